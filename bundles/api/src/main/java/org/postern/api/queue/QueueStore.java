@@ -80,6 +80,9 @@ public interface QueueStore {
     @ProviderType
     interface PendingMessage {
 
+        /** The queue id the entry will have once committed (known from the start, for logs and Received:). */
+        String id();
+
         /** Appends message bytes (CRLF line ends, dot-stuffing already removed). */
         void write(byte[] bytes, int offset, int length) throws QueueException;
 

@@ -1,0 +1,353 @@
+package org.postern.smtp.internal;
+
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertFalse;
+import static org.junit.Assert.assertNull;
+import static org.junit.Assert.assertTrue;
+
+import java.lang.annotation.Annotation;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.embedded.EmbeddedChannel;
+
+import org.junit.Before;
+import org.junit.Test;
+import org.postern.api.filter.MessageContext;
+import org.postern.api.filter.SessionContext;
+import org.postern.api.filter.SmtpFilter;
+import org.postern.api.filter.TransactionContext;
+import org.postern.api.filter.Verdict;
+import org.postern.api.mail.Header;
+import org.postern.api.mail.MailAddress;
+import org.postern.api.mail.Notify;
+import org.postern.api.queue.QueueStore;
+import org.postern.api.routing.RelayDecision;
+import org.postern.api.routing.RelayPolicy;
+
+public class SmtpSessionTest {
+
+    private final MemoryQueue queue = new MemoryQueue();
+    private QueueStore queueService = queue;
+    private RelayPolicy relay = (s, rcpt) -> CompletableFuture.completedFuture(
+            rcpt.domain().equalsIgnoreCase("localhost") || rcpt.domain().isEmpty()
+                    ? RelayDecision.local() : RelayDecision.relayDenied());
+    private FilterChain chain = FilterChain.EMPTY;
+    private final Map<String, Object> cfg = new HashMap<>();
+    private EmbeddedChannel channel;
+
+    @Before
+    public void defaults() {
+        cfg.put("max_message_size", 1000L);
+        cfg.put("max_recipients", 3);
+        cfg.put("max_line_length", 512);
+        cfg.put("max_errors", 10);
+    }
+
+    private void connect() {
+        SmtpSession.Services services = new SmtpSession.Services() {
+            @Override
+            public QueueStore queueStore() {
+                return queueService;
+            }
+
+            @Override
+            public RelayPolicy relayPolicy() {
+                return relay;
+            }
+
+            @Override
+            public FilterChain filterChain() {
+                return chain;
+            }
+        };
+        ListenerConfig config = config(cfg);
+        // EmbeddedChannel has no socket address: give it one the way a real connection would.
+        channel = new EmbeddedChannel(new ChannelInboundHandlerAdapter()) {
+            @Override
+            protected java.net.SocketAddress remoteAddress0() {
+                return new InetSocketAddress("192.0.2.7", 40000);
+            }
+
+            @Override
+            protected java.net.SocketAddress localAddress0() {
+                return new InetSocketAddress("127.0.0.1", 2525);
+            }
+        };
+        channel.pipeline().remove(channel.pipeline().first());
+        SmtpSession.configure(channel.pipeline(), services, config);
+        channel.pipeline().fireChannelActive();
+        channel.runPendingTasks();
+    }
+
+    static ListenerConfig config(Map<String, Object> values) {
+        return (ListenerConfig) java.lang.reflect.Proxy.newProxyInstance(ListenerConfig.class.getClassLoader(),
+                new Class<?>[] {ListenerConfig.class}, (proxy, method, args) -> {
+                    if (method.getDeclaringClass() == Object.class || method.getDeclaringClass() == Annotation.class) {
+                        return method.getName().equals("annotationType") ? ListenerConfig.class : null;
+                    }
+                    Object v = values.get(method.getName());
+                    return v != null ? v : method.getDefaultValue();
+                });
+    }
+
+    private void send(String text) {
+        channel.writeInbound(Unpooled.copiedBuffer(text, StandardCharsets.UTF_8));
+        channel.runPendingTasks();
+    }
+
+    /** Every reply line the server has written so far. */
+    private List<String> replies() {
+        List<String> lines = new ArrayList<>();
+        ByteBuf b;
+        StringBuilder all = new StringBuilder();
+        while ((b = channel.readOutbound()) != null) {
+            all.append(b.toString(StandardCharsets.UTF_8));
+            b.release();
+        }
+        for (String l : all.toString().split("\r\n")) {
+            if (!l.isEmpty()) {
+                lines.add(l);
+            }
+        }
+        return lines;
+    }
+
+    private String lastReply() {
+        List<String> r = replies();
+        return r.isEmpty() ? null : r.get(r.size() - 1);
+    }
+
+    private static FilterChain.Entry entry(SmtpFilter f, String name, int ranking, long timeout, boolean failOpen) {
+        return new FilterChain.Entry(f, name, ranking, ranking, timeout, failOpen);
+    }
+
+    @Test
+    public void greetsAndAdvertisesExtensions() {
+        connect();
+        assertEquals("220 localhost ESMTP Postern", lastReply());
+        send("EHLO client.example\r\n");
+        List<String> r = replies();
+        assertEquals("250-localhost", r.get(0));
+        assertTrue(r.contains("250-PIPELINING"));
+        assertTrue(r.contains("250-SIZE 1000"));
+        assertTrue(r.contains("250-ENHANCEDSTATUSCODES"));
+        assertEquals("250 DSN", r.get(r.size() - 1));
+    }
+
+    @Test
+    public void storesExactBytesAndEnvelopeBeforeAnswering250() {
+        queue.holdCommits = true;
+        connect();
+        replies();
+        send("EHLO client.example\r\n");
+        send("MAIL FROM:<alice@example.org> BODY=8BITMIME ENVID=abc+2Bdef RET=HDRS\r\n");
+        send("RCPT TO:<bob@localhost> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;bob@localhost\r\n");
+        send("DATA\r\n");
+        replies();
+        send("Subject: hi\r\n\r\n..leading dot\r\nline two\r\n.\r\n");
+        assertEquals("no 250 before the store says the message is durable", List.of(), replies());
+        queue.releaseCommits();
+        channel.runPendingTasks();
+        assertEquals("250 2.0.0 Ok: queued as Q1", lastReply());
+        MemoryQueue.Stored s = queue.stored.get(0);
+        assertEquals("Subject: hi\r\n\r\n.leading dot\r\nline two\r\n", new String(s.bytes(), StandardCharsets.UTF_8));
+        assertEquals(MailAddress.parse("alice@example.org"), s.envelope().sender());
+        assertEquals("abc+def", s.envelope().envId());
+        assertEquals(Set.of(Notify.SUCCESS, Notify.FAILURE), s.envelope().recipients().get(0).notifyOn());
+        assertEquals("rfc822;bob@localhost", s.envelope().recipients().get(0).orcpt());
+        assertEquals("192.0.2.7", s.envelope().client().address());
+        assertEquals("client.example", s.envelope().client().heloName());
+        assertEquals("Received", s.added().get(0).name());
+        assertTrue(s.added().get(0).value(), s.added().get(0).value().startsWith("from client.example ([192.0.2.7]) by localhost"));
+    }
+
+    @Test
+    public void pipelinedCommandsGetRepliesInOrder() {
+        connect();
+        replies();
+        send("EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<x@elsewhere.example>\r\nRCPT TO:<b@localhost>\r\nDATA\r\n");
+        List<String> r = replies();
+        List<String> codes = r.stream().filter(l -> l.charAt(3) == ' ').toList();
+        assertEquals(List.of("250 DSN", "250 2.1.0 Ok", "554 5.7.1 <x@elsewhere.example>: Relay access denied",
+                "250 2.1.5 Ok", "354 End data with <CR><LF>.<CR><LF>"), codes);
+    }
+
+    @Test
+    public void failsClosedWithoutRelayPolicyOrQueue() {
+        relay = null;
+        queueService = null;
+        connect();
+        send("HELO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@localhost>\r\n");
+        assertEquals("451 4.3.0 <b@localhost>: Recipient policy unavailable, try again later", lastReply());
+        relay = (s, r) -> CompletableFuture.completedFuture(RelayDecision.local());
+        send("RCPT TO:<b@localhost>\r\nDATA\r\n");
+        assertEquals("451 4.3.0 Queue unavailable, try again later", lastReply());
+    }
+
+    @Test
+    public void relayTricksAreStillForeign() {
+        connect();
+        send("HELO c\r\nMAIL FROM:<a@example.org>\r\n");
+        replies();
+        send("RCPT TO:<@localhost:x@elsewhere.example>\r\n");
+        assertEquals("554 5.7.1 <x@elsewhere.example>: Relay access denied", lastReply());
+        send("RCPT TO:<x@[10.0.0.1]>\r\n");
+        assertEquals("554 5.7.1 <x@[10.0.0.1]>: Relay access denied", lastReply());
+    }
+
+    @Test
+    public void filterVerdictsAndAsyncAnswers() {
+        CompletableFuture<Verdict> later = new CompletableFuture<>();
+        SmtpFilter slow = new SmtpFilter() {
+            @Override
+            public CompletionStage<Verdict> mailFrom(TransactionContext t, MailAddress sender) {
+                return later;
+            }
+        };
+        SmtpFilter blocker = new SmtpFilter() {
+            @Override
+            public CompletionStage<Verdict> rcptTo(TransactionContext t, org.postern.api.mail.Recipient r) {
+                return CompletableFuture.completedFuture(r.address().localPart().equals("spam")
+                        ? Verdict.reject("5.7.1", "No thanks") : Verdict.proceed());
+            }
+
+            @Override
+            public CompletionStage<Verdict> message(MessageContext m) {
+                m.addHeader(new Header("X-Checked", "yes " + m.headers().get(0).value()));
+                return SmtpFilter.proceed();
+            }
+        };
+        chain = FilterChain.EMPTY.with(entry(blocker, "blocker", 10, 1000, false)).with(entry(slow, "slow", 20, 5000, false));
+        connect();
+        send("HELO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<spam@localhost>\r\n");
+        assertEquals("250 localhost", lastReply());
+        later.complete(Verdict.proceed());
+        channel.runPendingTasks();
+        assertEquals(List.of("250 2.1.0 Ok", "550 5.7.1 No thanks"), replies());
+        send("RCPT TO:<ham@localhost>\r\nDATA\r\nSubject: x\r\n\r\nbody\r\n.\r\n");
+        assertEquals("250 2.0.0 Ok: queued as Q1", lastReply());
+        assertEquals(new Header("X-Checked", "yes x"), queue.stored.get(0).added().get(1));
+    }
+
+    @Test
+    public void aFilterAddedMidTransactionWaitsForTheNextOne() {
+        connect();
+        send("HELO c\r\nMAIL FROM:<a@example.org>\r\n");
+        SmtpFilter rejectAll = new SmtpFilter() {
+            @Override
+            public CompletionStage<Verdict> rcptTo(TransactionContext t, org.postern.api.mail.Recipient r) {
+                return CompletableFuture.completedFuture(Verdict.reject("5.7.1", "Rejected"));
+            }
+        };
+        chain = chain.with(entry(rejectAll, "late", 0, 1000, false));
+        send("RCPT TO:<b@localhost>\r\n");
+        assertEquals("250 2.1.5 Ok", lastReply());
+        send("RSET\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@localhost>\r\n");
+        assertEquals("550 5.7.1 Rejected", lastReply());
+    }
+
+    @Test
+    public void filterTimeoutFailsClosedOrOpenAsConfigured() throws Exception {
+        SmtpFilter never = new SmtpFilter() {
+            @Override
+            public CompletionStage<Verdict> mailFrom(TransactionContext t, MailAddress s) {
+                return new CompletableFuture<>();
+            }
+        };
+        chain = FilterChain.EMPTY.with(entry(never, "never", 0, 50, false));
+        connect();
+        send("HELO c\r\nMAIL FROM:<a@example.org>\r\n");
+        Thread.sleep(120);
+        channel.runPendingTasks();
+        channel.runScheduledPendingTasks();
+        channel.runPendingTasks();
+        assertEquals("451 4.7.0 Temporary failure of a message check, try again later", lastReply());
+        chain = FilterChain.EMPTY.with(entry(never, "never", 0, 50, true));
+        send("MAIL FROM:<a@example.org>\r\n");
+        Thread.sleep(120);
+        channel.runScheduledPendingTasks();
+        channel.runPendingTasks();
+        assertEquals("250 2.1.0 Ok", lastReply());
+    }
+
+    @Test
+    public void bareLfCannotEndDataOrSmuggleASecondMessage() {
+        connect();
+        send("HELO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@localhost>\r\nDATA\r\n");
+        replies();
+        send("Subject: x\r\n\r\nhello\n.\r\nMAIL FROM:<evil@example.org>\r\nRCPT TO:<b@localhost>\r\nDATA\r\nsmuggled\r\n.\r\n");
+        assertEquals("550 5.6.0 Message contains bare LF; lines must end with CRLF", lastReply());
+        assertTrue(queue.stored.isEmpty());
+    }
+
+    @Test
+    public void sizeLimitIsExact() {
+        connect();
+        String fill = "x".repeat(98) + "\r\n"; // 100 octets per line
+        send("HELO c\r\nMAIL FROM:<a@example.org> SIZE=1001\r\n");
+        assertEquals("552 5.3.4 Message size exceeds fixed limit", lastReply());
+        send("MAIL FROM:<a@example.org> SIZE=1000\r\nRCPT TO:<b@localhost>\r\nDATA\r\n" + fill.repeat(10) + ".\r\n");
+        assertEquals("250 2.0.0 Ok: queued as Q1", lastReply());
+        send("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@localhost>\r\nDATA\r\n" + fill.repeat(10) + "y\r\n.\r\n");
+        assertEquals("552 5.3.4 Message size exceeds fixed limit", lastReply());
+        assertEquals(1, queue.stored.size());
+    }
+
+    @Test
+    public void protocolErrors() {
+        connect();
+        replies();
+        send("MAIL FROM:<a@example.org>\r\n");
+        assertEquals("503 5.5.1 Error: send HELO/EHLO first", lastReply());
+        send("HELO c\r\nRCPT TO:<b@localhost>\r\n");
+        assertEquals("503 5.5.1 Error: need MAIL command", lastReply());
+        send("MAIL FROM:a@example.org\r\n");
+        assertEquals("501 5.1.7 Address must be in angle brackets", lastReply());
+        send("MAIL FROM:<a@example.org> FOO=bar\r\n");
+        assertEquals("555 5.5.4 Unsupported parameter FOO", lastReply());
+        send("MAIL FROM:<>\r\nDATA\r\n");
+        assertEquals("554 5.5.1 Error: no valid recipients", lastReply());
+        send("RCPT TO:<Postmaster>\r\n");
+        assertEquals("250 2.1.5 Ok", lastReply());
+        send("BOGUS\r\n");
+        assertEquals("500 5.5.2 Error: command not recognized", lastReply());
+        send("X".repeat(600) + "\r\nNOOP\r\n");
+        assertEquals(List.of("500 5.5.2 Line too long", "250 2.0.0 Ok"), replies());
+        send("QUIT\r\n");
+        assertEquals("221 2.0.0 Bye", lastReply());
+        assertFalse(channel.isOpen());
+    }
+
+    @Test
+    public void tooManyRecipientsAndTooManyErrors() {
+        connect();
+        send("HELO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<a@localhost>\r\nRCPT TO:<b@localhost>\r\nRCPT TO:<c@localhost>\r\nRCPT TO:<d@localhost>\r\n");
+        assertEquals("452 4.5.3 Error: too many recipients", lastReply());
+        for (int i = 0; i < 9; i++) {
+            send("BOGUS\r\n");
+        }
+        List<String> r = replies();
+        assertEquals("421 4.7.0 localhost Error: too many errors", r.get(r.size() - 1));
+        assertFalse(channel.isOpen());
+    }
+
+    @Test
+    public void parsesHeaders() throws Exception {
+        List<Header> h = Transaction.parseHeaders(new java.io.ByteArrayInputStream(
+                "Subject: a\r\n long\r\nFrom: x@y\r\n\r\nBody: no\r\n".getBytes(StandardCharsets.UTF_8)));
+        assertEquals(List.of(new Header("Subject", "a long"), new Header("From", "x@y")), h);
+        assertNull(CommandArgs.decodeXtext("bad+2"));
+    }
+}
