@@ -53,6 +53,7 @@ import org.postern.api.queue.QueueStore;
 public abstract class PosternTestSupport {
 
     static final String SMTP_PORT = "postern.test.smtp.port";
+    static final String SUBMISSION_PORT = "postern.test.submission.port";
 
     @Inject
     protected BundleContext bundleContext;
@@ -65,6 +66,7 @@ public abstract class PosternTestSupport {
         String karafVersion = System.getProperty("postern.karaf.version");
         String repo = System.getProperty("maven.repo.local");
         String smtpPort = String.valueOf(freePort());
+        String submissionPort = String.valueOf(freePort());
         File distribution = new File(System.getProperty("postern.distribution"));
         List<Option> options = new ArrayList<>(List.of(
                 karafDistributionConfiguration()
@@ -86,7 +88,9 @@ public abstract class PosternTestSupport {
                 editConfigurationFilePut("etc/org.apache.karaf.management.cfg", "rmiRegistryPort", String.valueOf(freePort())),
                 editConfigurationFilePut("etc/org.apache.karaf.management.cfg", "rmiServerPort", String.valueOf(freePort())),
                 editConfigurationFilePut("etc/org.postern.smtp.listener-mx.cfg", "port", smtpPort),
+                editConfigurationFilePut("etc/org.postern.smtp.listener-submission.cfg", "port", submissionPort),
                 systemProperty(SMTP_PORT).value(smtpPort),
+                systemProperty(SUBMISSION_PORT).value(submissionPort),
                 systemProperty("postern.sample.jar").value(System.getProperty("postern.sample.jar")),
                 mavenBundle("commons-net", "commons-net", System.getProperty("postern.commons-net.version")).start()));
         // Pax Exam does not pass Karaf's Java 9+ flags (FACTS trap 5): the same set as bin/karaf.
@@ -144,6 +148,10 @@ public abstract class PosternTestSupport {
 
     protected int smtpPort() {
         return Integer.parseInt(System.getProperty(SMTP_PORT));
+    }
+
+    protected int submissionPort() {
+        return Integer.parseInt(System.getProperty(SUBMISSION_PORT));
     }
 
     /** A connected, greeted client that has said EHLO. */

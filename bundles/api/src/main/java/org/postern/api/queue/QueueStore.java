@@ -67,6 +67,16 @@ public interface QueueStore {
     /** Keeps an entry from delivery until {@link #release}; false when there is no such entry. */
     boolean hold(String id) throws QueueException;
 
+    /**
+     * Holds an entry as {@link #hold(String)} does, with the reason operators see in the queue listing.
+     * The queue manager uses it for an entry it cannot finish on its own (a failure it cannot report).
+     *
+     * @since 1.1
+     */
+    default boolean hold(String id, String reason) throws QueueException {
+        return hold(id);
+    }
+
     /** Makes a held or quarantined entry deliverable again, due now. */
     boolean release(String id) throws QueueException;
 

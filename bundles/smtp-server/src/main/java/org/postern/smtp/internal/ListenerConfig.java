@@ -1,6 +1,8 @@
 package org.postern.smtp.internal;
 
 import org.osgi.service.metatype.annotations.AttributeDefinition;
+import org.osgi.service.metatype.annotations.AttributeType;
+import org.osgi.service.metatype.annotations.Option;
 import org.osgi.service.metatype.annotations.ObjectClassDefinition;
 
 @ObjectClassDefinition(
@@ -10,6 +12,15 @@ public @interface ListenerConfig {
 
     @AttributeDefinition(name = "Name", description = "The listener's name in logs, Received: headers and the console")
     String name() default "mx";
+
+    @AttributeDefinition(name = "Role", description = "mx: mail from the world for local and relay domains, "
+            + "STARTTLS offered, no AUTH; submission: STARTTLS then AUTH required before MAIL; "
+            + "submissions: as submission with implicit TLS",
+            options = {
+                @Option(label = "mx", value = "mx"),
+                @Option(label = "submission", value = "submission"),
+                @Option(label = "submissions", value = "submissions")})
+    String role() default "mx";
 
     @AttributeDefinition(name = "Bind address", description = "IP address to listen on")
     String bind_address() default "127.0.0.1";
@@ -26,12 +37,48 @@ public @interface ListenerConfig {
     @AttributeDefinition(name = "Maximum recipients per message", min = "1")
     int max_recipients() default 100;
 
-    @AttributeDefinition(name = "Maximum line length", description = "Octets, line end included, for commands and message lines", min = "512")
-    int max_line_length() default 8192;
+    @AttributeDefinition(name = "Maximum command line", description = "Octets, CRLF included (RFC 5321 4.5.3.1.4)", min = "512")
+    int max_command_line() default 512;
+
+    @AttributeDefinition(name = "Maximum text line", description = "Octets, CRLF included, of a message line (RFC 5321 4.5.3.1.6)", min = "1000")
+    int max_text_line() default 1000;
+
+    @AttributeDefinition(name = "Bare line ends", description = "A bare LF or bare CR in DATA: reject the message, or normalize it to CRLF")
+    String bare_line_ends() default "reject";
+
+    @AttributeDefinition(name = "Maximum Received: headers", description = "More than this means a mail loop: 554 5.4.6")
+    int max_received_headers() default 50;
+
+    @AttributeDefinition(name = "Maximum connections", description = "Open sessions in total on this listener; then 421 4.7.0")
+    int max_connections() default 20000;
+
+    @AttributeDefinition(name = "Maximum connections per client", description = "Open sessions from one IP address; then 421 4.7.0")
+    int max_connections_per_client() default 50;
 
     @AttributeDefinition(name = "Maximum errors per session", description = "Then 421 and the connection is closed", min = "1")
     int max_errors() default 10;
 
-    @AttributeDefinition(name = "Idle timeout", description = "Seconds without a command (or data) before 421 and close", min = "1")
+    @AttributeDefinition(name = "Idle timeout", description = "Seconds without a command (or data) before 421 and close (RFC 5321 4.5.3.2.7)", min = "1")
     int idle_timeout() default 300;
+
+    @AttributeDefinition(name = "TLS certificate", description = "PEM file with the certificate chain (leaf first)")
+    String tls_certificate() default "";
+
+    @AttributeDefinition(name = "TLS key", description = "PEM file with the PKCS#8 private key")
+    String tls_key() default "";
+
+    @AttributeDefinition(name = "TLS keystore", description = "PKCS#12 file with key and chain; used instead of the PEM files when set")
+    String tls_keystore() default "";
+
+    @AttributeDefinition(name = "TLS keystore password", type = AttributeType.PASSWORD)
+    String tls_keystore_password() default "";
+
+    @AttributeDefinition(name = "Generate a self-signed certificate", description = "When the PEM files do not exist, create them (for development)")
+    boolean tls_self_signed() default false;
+
+    @AttributeDefinition(name = "PROXY protocol", description = "Expect a PROXY protocol v1/v2 header from a load balancer before SMTP")
+    boolean proxy_protocol() default false;
+
+    @AttributeDefinition(name = "Authentication timeout", description = "Seconds to wait for the authenticators")
+    int auth_timeout() default 30;
 }

@@ -1,7 +1,13 @@
 package org.postern.smtp.internal;
 
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.TimeUnit;
 
 import io.netty.bootstrap.ServerBootstrap;
@@ -13,7 +19,9 @@ import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
+import io.netty.handler.ssl.SslContext;
 
+import org.osgi.framework.Constants;
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.ConfigurationPolicy;
@@ -24,6 +32,7 @@ import org.osgi.service.component.annotations.ReferenceCardinality;
 import org.osgi.service.component.annotations.ReferencePolicy;
 import org.osgi.service.component.annotations.ReferencePolicyOption;
 import org.osgi.service.metatype.annotations.Designate;
+import org.postern.api.auth.Authenticator;
 import org.postern.api.filter.SmtpFilter;
 import org.postern.api.queue.QueueStore;
 import org.postern.api.routing.RelayPolicy;
@@ -53,6 +62,11 @@ public class SmtpListener implements SmtpSession.Services {
 
     private volatile FilterChain chain = FilterChain.EMPTY;
     private final Object chainLock = new Object();
+    private final Map<Authenticator, Integer> authenticatorRanks = new ConcurrentHashMap<>();
+    private volatile List<Authenticator> authenticators = List.of();
+    private final ConcurrentHashMap<InetAddress, AtomicInteger> perClient = new ConcurrentHashMap<>();
+    private final AtomicInteger connections = new AtomicInteger();
+    private volatile TlsContexts tls;
 
     private volatile ListenerConfig config;
     private EventLoopGroup bossGroup;
@@ -82,8 +96,35 @@ public class SmtpListener implements SmtpSession.Services {
         LOG.info("filter {} removed", FilterChain.Entry.of(filter, props).name());
     }
 
+    @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC,
+            policyOption = ReferencePolicyOption.GREEDY)
+    void addAuthenticator(Authenticator authenticator, Map<String, Object> props) {
+        Object ranking = props.get(Constants.SERVICE_RANKING);
+        authenticatorRanks.put(authenticator, ranking instanceof Integer i ? i : 0);
+        sortAuthenticators();
+    }
+
+    void removeAuthenticator(Authenticator authenticator) {
+        authenticatorRanks.remove(authenticator);
+        sortAuthenticators();
+    }
+
+    private synchronized void sortAuthenticators() {
+        List<Authenticator> list = new ArrayList<>(authenticatorRanks.keySet());
+        list.sort(Comparator.comparing((Authenticator a) -> authenticatorRanks.getOrDefault(a, 0)).reversed());
+        authenticators = List.copyOf(list);
+    }
+
     @Activate
     void activate(ListenerConfig cfg) throws InterruptedException {
+        SmtpSession.Role role = SmtpSession.Role.of(cfg.role()); // fails activation on a bad role
+        this.tls = TlsContexts.fromConfig(cfg);
+        if (role == SmtpSession.Role.SUBMISSIONS && (tls == null || tls.current() == null)) {
+            throw new IllegalStateException("listener " + cfg.name() + ": role submissions needs a TLS certificate");
+        }
+        if (role.requiresAuth() && (tls == null || tls.current() == null)) {
+            LOG.warn("listener {}: no TLS certificate, so AUTH can never be offered and every MAIL is refused", cfg.name());
+        }
         this.config = cfg;
         bossGroup = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
         workerGroup = new MultiThreadIoEventLoopGroup(0, NioIoHandler.newFactory());
@@ -98,6 +139,8 @@ public class SmtpListener implements SmtpSession.Services {
     @Modified
     void modified(ListenerConfig cfg) throws InterruptedException {
         ListenerConfig old = this.config;
+        SmtpSession.Role.of(cfg.role());
+        this.tls = TlsContexts.fromConfig(cfg);
         this.config = cfg; // new sessions take the new limits; open sessions keep theirs
         if (!old.bind_address().equals(cfg.bind_address()) || old.port() != cfg.port()) {
             Channel previous = serverChannel;
@@ -155,5 +198,37 @@ public class SmtpListener implements SmtpSession.Services {
     @Override
     public FilterChain filterChain() {
         return chain;
+    }
+
+    @Override
+    public List<Authenticator> authenticators() {
+        return authenticators;
+    }
+
+    @Override
+    public SslContext tls() {
+        TlsContexts t = tls;
+        return t == null ? null : t.current();
+    }
+
+    @Override
+    public boolean admit(InetAddress client) {
+        ListenerConfig cfg = config;
+        if (connections.incrementAndGet() > cfg.max_connections()) {
+            connections.decrementAndGet();
+            return false;
+        }
+        AtomicInteger mine = perClient.computeIfAbsent(client, k -> new AtomicInteger());
+        if (mine.incrementAndGet() > cfg.max_connections_per_client()) {
+            release(client);
+            return false;
+        }
+        return true;
+    }
+
+    @Override
+    public void release(InetAddress client) {
+        connections.decrementAndGet();
+        perClient.computeIfPresent(client, (k, n) -> n.decrementAndGet() <= 0 ? null : n);
     }
 }

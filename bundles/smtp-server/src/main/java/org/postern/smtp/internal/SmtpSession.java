@@ -7,16 +7,21 @@ import java.time.Instant;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
+
+import javax.net.ssl.SSLSession;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
@@ -24,11 +29,18 @@ import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelPipeline;
-import io.netty.handler.codec.LineBasedFrameDecoder;
-import io.netty.handler.codec.TooLongFrameException;
+import io.netty.handler.codec.haproxy.HAProxyMessage;
+import io.netty.handler.codec.haproxy.HAProxyMessageDecoder;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslHandler;
+import io.netty.handler.ssl.SslHandshakeCompletionEvent;
 import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.handler.timeout.IdleStateHandler;
+import io.netty.util.ByteProcessor;
+import io.netty.util.ReferenceCountUtil;
 
+import org.postern.api.auth.AuthResult;
+import org.postern.api.auth.Authenticator;
 import org.postern.api.filter.SessionContext;
 import org.postern.api.filter.Verdict;
 import org.postern.api.mail.BodyType;
@@ -46,37 +58,52 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The server side of one SMTP connection: a state machine fed one line at a time by a
- * {@link LineBasedFrameDecoder} that keeps line ends, so a bare LF can be told from CRLF.
+ * The server side of one SMTP connection (RFC 5321 with PIPELINING, SIZE, 8BITMIME, ENHANCEDSTATUSCODES,
+ * SMTPUTF8, DSN, CHUNKING, STARTTLS and AUTH): a state machine fed by {@link SmtpFrameDecoder}.
  *
- * <p>Lines are processed strictly in order. While a step waits for something asynchronous (a filter's
- * verdict, the relay policy, the queue's commit), later lines wait in a small inbox and the channel stops
- * reading, so a pipelining client gets its replies in order and cannot make us buffer without bound.
+ * <p>Frames are processed strictly in order. While a step waits for something asynchronous (a filter's
+ * verdict, the relay policy, an authenticator, the queue's commit), later frames wait in a small inbox and
+ * the channel stops reading, so a pipelining client gets its replies in order and cannot make us buffer
+ * without bound.
  */
 final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionContext {
 
     private static final Logger LOG = LoggerFactory.getLogger(SmtpSession.class);
-    private static final AtomicLong IDS = new AtomicLong(Long.parseLong(Long.toString(System.currentTimeMillis() % 100_000)));
+    private static final AtomicLong IDS = new AtomicLong(System.currentTimeMillis() % 1_000_000);
     private static final DateTimeFormatter RFC5322 = DateTimeFormatter.ofPattern("EEE, d MMM yyyy HH:mm:ss Z", Locale.ROOT);
 
-    /** What the listener lends its sessions; each call gives the current service (may be null). */
+    /** What the listener lends its sessions; each call gives the current service (may be null or empty). */
     interface Services {
         QueueStore queueStore();
 
         RelayPolicy relayPolicy();
 
         FilterChain filterChain();
+
+        /** Authenticators in ranking order, highest first. */
+        List<Authenticator> authenticators();
+
+        /** The TLS context, or null when this listener has no certificate. */
+        SslContext tls();
+
+        /** Counts a new connection from this address in; false when a limit says no. */
+        boolean admit(java.net.InetAddress client);
+
+        void release(java.net.InetAddress client);
     }
 
     private enum State { GREETING, COMMAND, DATA, CLOSED }
 
     private final Services services;
     private final ListenerConfig config;
+    private final Role role;
     private final String id = Long.toString(IDS.incrementAndGet(), 36).toUpperCase(Locale.ROOT);
     private final Map<String, Object> notes = new ConcurrentHashMap<>();
-    private final ArrayDeque<ByteBuf> inbox = new ArrayDeque<>();
+    private final ArrayDeque<Object> inbox = new ArrayDeque<>();
 
     private ChannelHandlerContext ctx;
+    private InetSocketAddress client;
+    private boolean admitted;
     private State state = State.GREETING;
     private boolean busy;
     private int errors;
@@ -84,21 +111,54 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
     private boolean extended;
     private Transaction transaction;
 
-    // DATA state
-    private boolean lastLineEndedWithCrlf;
-    private boolean bareLineEnd;
-    private boolean tooBig;
-    private boolean lineTooLong;
-    private IllegalStateException spoolError;
+    private String tlsProtocol;
+    private String tlsCipher;
+    private String authenticatedAs;
+    private Set<MailAddress> authSenders = Set.of();
+    private AuthExchange auth;
+
+    // message data, by DATA or BDAT
+    private MessageScan scan;
+    private long bdatRemaining;
+    private boolean bdatLast;
+    private String bdatError;
+    private boolean bdatStarted;
 
     SmtpSession(Services services, ListenerConfig config) {
         this.services = services;
         this.config = config;
+        this.role = Role.of(config.role());
+    }
+
+    enum Role {
+        MX, SUBMISSION, SUBMISSIONS;
+
+        static Role of(String name) {
+            try {
+                return valueOf(name.trim().toUpperCase(Locale.ROOT));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("role must be mx, submission or submissions, not " + name);
+            }
+        }
+
+        boolean requiresAuth() {
+            return this != MX;
+        }
     }
 
     static void configure(ChannelPipeline pipeline, Services services, ListenerConfig config) {
+        if (config.proxy_protocol()) {
+            pipeline.addLast("proxy", new HAProxyMessageDecoder());
+        }
+        if (Role.of(config.role()) == Role.SUBMISSIONS) {
+            SslContext tls = services.tls();
+            if (tls == null) {
+                throw new IllegalStateException("submissions needs a TLS certificate");
+            }
+            pipeline.addLast("tls", tls.newHandler(pipeline.channel().alloc()));
+        }
         pipeline.addLast("idle", new IdleStateHandler(config.idle_timeout(), 0, 0, TimeUnit.SECONDS));
-        pipeline.addLast("lines", new LineBasedFrameDecoder(config.max_line_length(), false, false));
+        pipeline.addLast("frames", new SmtpFrameDecoder(Math.max(config.max_text_line(), config.max_command_line())));
         pipeline.addLast("smtp", new SmtpSession(services, config));
     }
 
@@ -107,15 +167,33 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
     @Override
     public void channelActive(ChannelHandlerContext context) {
         this.ctx = context;
-        LOG.info("{}: connect from [{}] to listener {}", id, clientIp(), config.name());
-        busy = true;
         context.channel().config().setAutoRead(false);
-        context.read(); // an early talker's first lines wait in the inbox until the greeting is out
-        FilterChain chain = services.filterChain();
-        chain.run("connect", id, context.executor(), f -> f.connect(this)).whenComplete((v, e) -> {
+        if (config.proxy_protocol()) {
+            context.read(); // the PROXY header comes first; the session starts when it has been read
+            return;
+        }
+        SocketAddress remote = context.channel().remoteAddress();
+        start(remote instanceof InetSocketAddress isa ? isa : new InetSocketAddress("0.0.0.0", 0));
+    }
+
+    private void start(InetSocketAddress from) {
+        this.client = from;
+        LOG.info("{}: connect from [{}] to listener {}", id, clientIp(), config.name());
+        if (!services.admit(from.getAddress())) {
+            LOG.info("{}: too many connections from [{}]", id, clientIp());
+            replyAndClose(421, "4.7.0", config.hostname() + " Error: too many connections");
+            return;
+        }
+        admitted = true;
+        busy = true;
+        ctx.read(); // an early talker's first lines wait in the inbox until the greeting is out
+        services.filterChain().run("connect", id, ctx.executor(), f -> f.connect(this)).whenComplete((v, e) -> {
             busy = false;
+            if (state == State.CLOSED) {
+                return;
+            }
             if (e != null || v.action() == Verdict.Action.REJECT || v.action() == Verdict.Action.TEMPFAIL) {
-                // RFC 5321 3.1: a server that refuses service greets with 554 (or 421 for a temporary refusal)
+                // RFC 5321 3.1: a server that refuses service greets with 554 (or 421 when it is temporary)
                 boolean perm = e == null && v.action() == Verdict.Action.REJECT;
                 replyAndClose(perm ? 554 : 421, perm ? v.enhancedStatus() : "4.3.2",
                         e == null ? v.text() : "Service not available, closing connection");
@@ -129,31 +207,29 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
 
     @Override
     public void channelRead(ChannelHandlerContext context, Object msg) {
-        if (!(msg instanceof ByteBuf buf)) {
-            context.fireChannelRead(msg);
+        if (msg instanceof HAProxyMessage proxy) {
+            try {
+                if (client == null) {
+                    start(proxy.sourceAddress() == null ? (InetSocketAddress) context.channel().remoteAddress()
+                            : new InetSocketAddress(proxy.sourceAddress(), proxy.sourcePort()));
+                }
+            } finally {
+                proxy.release();
+            }
             return;
         }
         if (state == State.CLOSED) {
-            buf.release();
+            ReferenceCountUtil.release(msg);
             return;
         }
-        inbox.add(buf);
+        inbox.add(msg);
         drain();
     }
 
     @Override
     public void exceptionCaught(ChannelHandlerContext context, Throwable cause) {
-        if (cause instanceof TooLongFrameException) {
-            // The decoder dropped the over-long line; it cost at most one line of memory.
-            if (state == State.DATA) {
-                lineTooLong = true;
-                lastLineEndedWithCrlf = true; // the decoder resumes at the next line end
-            } else {
-                error(500, "5.5.2", "Line too long");
-            }
-            return;
-        }
         LOG.info("{}: connection error from [{}]: {}", id, clientIp(), cause.toString());
+        state = State.CLOSED;
         context.close();
     }
 
@@ -162,6 +238,17 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
         if (evt instanceof IdleStateEvent && state != State.CLOSED) {
             LOG.info("{}: timeout after {} from [{}]", id, state == State.DATA ? "DATA" : "command", clientIp());
             replyAndClose(421, "4.4.2", config.hostname() + " Error: timeout exceeded");
+        } else if (evt instanceof SslHandshakeCompletionEvent done) {
+            if (done.isSuccess()) {
+                SSLSession tls = context.pipeline().get(SslHandler.class).engine().getSession();
+                tlsProtocol = tls.getProtocol();
+                tlsCipher = tls.getCipherSuite();
+                LOG.info("{}: TLS established from [{}]: {} with cipher {}", id, clientIp(), tlsProtocol, tlsCipher);
+            } else {
+                LOG.info("{}: TLS handshake failed from [{}]: {}", id, clientIp(), done.cause().toString());
+                state = State.CLOSED;
+                context.close();
+            }
         } else {
             context.fireUserEventTriggered(evt);
         }
@@ -170,30 +257,33 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
     @Override
     public void channelInactive(ChannelHandlerContext context) {
         state = State.CLOSED;
-        if (transaction != null) {
-            transaction.abort();
-            transaction = null;
-        }
-        ByteBuf b;
-        while ((b = inbox.poll()) != null) {
-            b.release();
+        resetTransaction();
+        clearInbox();
+        if (admitted) {
+            services.release(client.getAddress());
         }
         LOG.info("{}: disconnect from [{}]", id, clientIp());
     }
 
-    // ---- the inbox: one line at a time, in order ----
+    // ---- the inbox: one frame at a time, in order ----
 
     private void drain() {
-        ByteBuf line;
-        while (!busy && state != State.CLOSED && (line = inbox.poll()) != null) {
+        Object frame;
+        while (!busy && state != State.CLOSED && (frame = inbox.poll()) != null) {
             try {
-                if (state == State.DATA) {
-                    dataLine(line);
+                if (frame == SmtpFrameDecoder.LINE_TOO_LONG) {
+                    lineTooLong();
+                } else if (frame instanceof SmtpFrameDecoder.Chunk chunk) {
+                    chunk(chunk);
+                } else if (auth != null) {
+                    auth.line(text((ByteBuf) frame));
+                } else if (state == State.DATA) {
+                    dataLine((ByteBuf) frame);
                 } else {
-                    command(line);
+                    command((ByteBuf) frame);
                 }
             } finally {
-                line.release();
+                ReferenceCountUtil.release(frame instanceof SmtpFrameDecoder.Chunk c ? c.data() : frame);
             }
         }
         if (state == State.CLOSED || ctx == null) {
@@ -201,6 +291,13 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
         }
         ctx.channel().config().setAutoRead(!busy);
         ctx.flush();
+    }
+
+    private void clearInbox() {
+        Object frame;
+        while ((frame = inbox.poll()) != null) {
+            ReferenceCountUtil.release(frame instanceof SmtpFrameDecoder.Chunk c ? c.data() : frame);
+        }
     }
 
     /** Runs an asynchronous step: reading stops until {@code then} has run on the event loop. */
@@ -214,36 +311,67 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
             }
             try {
                 if (error != null) {
-                    failed.accept(error);
+                    failed.accept(error instanceof CompletionException && error.getCause() != null ? error.getCause() : error);
                 } else {
                     then.accept(value);
                 }
             } catch (RuntimeException e) {
                 LOG.error("{}: internal error", id, e);
-                error(451, "4.3.0", "Internal error, try again later");
+                reply(451, "4.3.0", "Internal error, try again later");
             }
             drain();
         }, ctx.executor());
     }
 
+    private static String text(ByteBuf line) {
+        int length = line.readableBytes();
+        int end = length;
+        if (end > 0 && line.getByte(line.readerIndex() + end - 1) == '\n') {
+            end--;
+            if (end > 0 && line.getByte(line.readerIndex() + end - 1) == '\r') {
+                end--;
+            }
+        }
+        return line.toString(line.readerIndex(), end, StandardCharsets.UTF_8);
+    }
+
     // ---- commands ----
 
+    private void lineTooLong() {
+        if (state == State.DATA) {
+            scan.lineTooLong = true;
+            return;
+        }
+        // RFC 5321 4.5.3.1.4; a client that sends endless lines is not talking SMTP
+        LOG.info("{}: command line too long from [{}]", id, clientIp());
+        replyAndClose(500, "5.5.2", "Error: line too long");
+    }
+
     private void command(ByteBuf buf) {
-        int length = buf.readableBytes();
-        boolean crlf = length >= 2 && buf.getByte(buf.writerIndex() - 2) == '\r';
-        String line = buf.toString(buf.readerIndex(), length - (crlf ? 2 : 1), StandardCharsets.UTF_8);
-        if (length == 0 || buf.getByte(buf.writerIndex() - 1) != '\n') {
+        if (buf.readableBytes() == 0 || buf.getByte(buf.writerIndex() - 1) != '\n') {
             return; // the remains of a connection closed mid-line
         }
+        String line = text(buf);
         int space = line.indexOf(' ');
         String verb = (space < 0 ? line : line.substring(0, space)).toUpperCase(Locale.ROOT);
         String arg = space < 0 ? "" : line.substring(space + 1);
+        if (buf.readableBytes() > config.max_command_line() && !verb.equals("AUTH")) {
+            replyAndClose(500, "5.5.2", "Error: line too long");
+            return;
+        }
+        if (bdatStarted && !verb.equals("BDAT") && !verb.equals("RSET") && !verb.equals("QUIT") && !verb.equals("NOOP")) {
+            error(503, "5.5.1", "Error: only BDAT, RSET, NOOP or QUIT during a BDAT transfer");
+            return;
+        }
         switch (verb) {
             case "EHLO" -> helo(arg, true);
             case "HELO" -> helo(arg, false);
+            case "STARTTLS" -> startTls(arg);
+            case "AUTH" -> auth(arg);
             case "MAIL" -> mail(arg);
             case "RCPT" -> rcpt(arg);
             case "DATA" -> data(arg);
+            case "BDAT" -> bdat(arg);
             case "RSET" -> {
                 resetTransaction();
                 reply(250, "2.0.0", "Ok");
@@ -251,9 +379,17 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
             case "NOOP" -> reply(250, "2.0.0", "Ok");
             case "QUIT" -> replyAndClose(221, "2.0.0", "Bye");
             case "VRFY" -> reply(252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery");
-            case "HELP" -> reply(214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP");
+            case "HELP" -> reply(214, "2.0.0", "Commands: EHLO HELO STARTTLS AUTH MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP");
             default -> error(500, "5.5.2", "Error: command not recognized");
         }
+    }
+
+    private boolean tlsActive() {
+        return tlsProtocol != null;
+    }
+
+    private boolean authOffered() {
+        return role.requiresAuth() && tlsActive();
     }
 
     private void helo(String arg, boolean ehlo) {
@@ -273,10 +409,203 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
                 reply(250, null, config.hostname());
                 return;
             }
-            reply(250, null, List.of(config.hostname(), "PIPELINING", "SIZE " + config.max_message_size(),
-                    "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "DSN"));
+            List<String> lines = new ArrayList<>(List.of(config.hostname(), "PIPELINING",
+                    "SIZE " + config.max_message_size(), "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "DSN", "CHUNKING"));
+            if (!tlsActive() && services.tls() != null) {
+                lines.add("STARTTLS");
+            }
+            if (authOffered() && authenticatedAs == null) {
+                lines.add("AUTH PLAIN LOGIN");
+            }
+            reply(250, null, lines);
         }, this::filterFailed);
     }
+
+    private void startTls(String arg) {
+        if (!arg.isBlank()) {
+            error(501, "5.5.4", "Syntax: STARTTLS");
+            return;
+        }
+        if (tlsActive() || ctx.pipeline().get(SslHandler.class) != null) {
+            error(503, "5.5.1", "Error: TLS already active");
+            return;
+        }
+        SslContext tls = services.tls();
+        if (tls == null) {
+            error(454, "4.7.0", "TLS not available due to local problem");
+            return;
+        }
+        // RFC 3207 4.2: forget everything the client said in clear, including what it pipelined after
+        // STARTTLS (CVE-2011-0411), and start over with no HELO.
+        clearInbox();
+        ctx.pipeline().get(SmtpFrameDecoder.class).reset();
+        resetTransaction();
+        heloName = null;
+        extended = false;
+        SslHandler handler = new SslHandler(tls.newEngine(ctx.alloc()), true); // the 220 below goes in clear
+        ctx.pipeline().addFirst("tls", handler);
+        reply(220, "2.0.0", "Ready to start TLS");
+    }
+
+    // ---- AUTH (RFC 4954) ----
+
+    private void auth(String arg) {
+        if (!role.requiresAuth()) {
+            error(503, "5.5.1", "Error: authentication not enabled");
+            return;
+        }
+        if (!tlsActive()) {
+            error(538, "5.7.11", "Encryption required for requested authentication mechanism");
+            return;
+        }
+        if (heloName == null) {
+            error(503, "5.5.1", "Error: send HELO/EHLO first");
+            return;
+        }
+        if (authenticatedAs != null) {
+            error(503, "5.5.1", "Error: already authenticated");
+            return;
+        }
+        if (transaction != null) {
+            error(503, "5.5.1", "Error: MAIL transaction in progress");
+            return;
+        }
+        String[] parts = arg.trim().split(" +");
+        String mechanism = parts[0].toUpperCase(Locale.ROOT);
+        String initial = parts.length > 1 ? parts[1] : null;
+        if (parts.length > 2) {
+            error(501, "5.5.4", "Syntax: AUTH mechanism [initial-response]");
+            return;
+        }
+        switch (mechanism) {
+            case "PLAIN" -> auth = new AuthExchange(true);
+            case "LOGIN" -> auth = new AuthExchange(false);
+            default -> {
+                error(504, "5.5.4", "Unrecognized authentication type");
+                return;
+            }
+        }
+        if (initial != null) {
+            auth.line(initial);
+        } else {
+            reply(334, null, auth.plain ? "" : "VXNlcm5hbWU6"); // "Username:"
+        }
+    }
+
+    /** A SASL exchange in progress: the next lines are responses, not commands. */
+    private final class AuthExchange {
+        final boolean plain;
+        String username;
+
+        AuthExchange(boolean plain) {
+            this.plain = plain;
+        }
+
+        void line(String response) {
+            if (response.equals("*")) {
+                auth = null;
+                error(501, "5.0.0", "Authentication aborted");
+                return;
+            }
+            byte[] decoded;
+            try {
+                decoded = response.equals("=") ? new byte[0] : java.util.Base64.getDecoder().decode(response);
+            } catch (IllegalArgumentException e) {
+                auth = null;
+                error(501, "5.5.2", "Cannot decode response");
+                return;
+            }
+            String text = new String(decoded, StandardCharsets.UTF_8);
+            if (plain) {
+                String[] fields = text.split("\0", -1);
+                auth = null;
+                if (fields.length != 3 || fields[1].isEmpty()) {
+                    error(501, "5.5.2", "Invalid PLAIN response");
+                    return;
+                }
+                verify(fields[1], fields[2].toCharArray(), fields[0].isEmpty() ? null : fields[0]);
+            } else if (username == null) {
+                username = text;
+                reply(334, null, "UGFzc3dvcmQ6"); // "Password:"
+            } else {
+                auth = null;
+                verify(username, text.toCharArray(), null);
+            }
+        }
+    }
+
+    private void verify(String username, char[] password, String authzid) {
+        List<Authenticator> authenticators = services.authenticators();
+        CompletableFuture<AuthResult> result = new CompletableFuture<>();
+        tryAuthenticator(authenticators, 0, username, password, authzid, result);
+        ctx.executor().schedule(() -> result.completeExceptionally(new java.util.concurrent.TimeoutException()),
+                config.auth_timeout(), TimeUnit.SECONDS);
+        await(result, r -> {
+            java.util.Arrays.fill(password, '\0');
+            switch (r.status()) {
+                case SUCCESS -> {
+                    authenticatedAs = r.identity();
+                    authSenders = r.senders();
+                    LOG.info("{}: authenticated from [{}] as {}", id, clientIp(), authenticatedAs);
+                    reply(235, "2.7.0", "Authentication successful");
+                }
+                case UNAVAILABLE -> reply(454, "4.7.0", "Temporary authentication failure");
+                default -> {
+                    LOG.info("{}: authentication failed from [{}] for {}", id, clientIp(), username);
+                    error(535, "5.7.8", "Authentication credentials invalid");
+                }
+            }
+        }, e -> {
+            java.util.Arrays.fill(password, '\0');
+            LOG.warn("{}: authentication unavailable: {}", id, e.toString());
+            reply(454, "4.7.0", "Temporary authentication failure");
+        });
+    }
+
+    private void tryAuthenticator(List<Authenticator> list, int index, String user, char[] password, String authzid,
+                                  CompletableFuture<AuthResult> result) {
+        if (index >= list.size()) {
+            result.complete(list.isEmpty() ? AuthResult.unavailable() : AuthResult.failure());
+            return;
+        }
+        CompletionStage<AuthResult> stage;
+        try {
+            stage = list.get(index).authenticate(user, password.clone(), authzid);
+        } catch (RuntimeException e) {
+            result.completeExceptionally(e);
+            return;
+        }
+        stage.whenComplete((r, e) -> {
+            if (e != null || r == null) {
+                result.completeExceptionally(e != null ? e : new NullPointerException("no result"));
+            } else if (r.status() == AuthResult.Status.UNKNOWN_USER) {
+                tryAuthenticator(list, index + 1, user, password, authzid, result);
+            } else {
+                result.complete(r);
+            }
+        });
+    }
+
+    /** Whether the authenticated user may use this sender (they send only as themselves). */
+    private boolean owns(MailAddress sender) {
+        if (!authSenders.isEmpty()) {
+            return authSenders.contains(sender);
+        }
+        if (sender.isNullSender()) {
+            return false;
+        }
+        if (authenticatedAs.indexOf('@') > 0) {
+            try {
+                return MailAddress.parse(authenticatedAs).equals(sender)
+                        || sender.toString().equalsIgnoreCase(authenticatedAs);
+            } catch (IllegalArgumentException e) {
+                return false;
+            }
+        }
+        return sender.localPart().equalsIgnoreCase(authenticatedAs);
+    }
+
+    // ---- the transaction ----
 
     private void mail(String arg) {
         if (heloName == null) {
@@ -285,6 +614,10 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
         }
         if (transaction != null) {
             error(503, "5.5.1", "Error: nested MAIL command");
+            return;
+        }
+        if (role.requiresAuth() && authenticatedAs == null) {
+            error(530, "5.7.0", tlsActive() ? "Authentication required" : "Must issue a STARTTLS command first");
             return;
         }
         CommandArgs args;
@@ -310,6 +643,7 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
                     case "BODY" -> body = switch (value == null ? "" : value.toUpperCase(Locale.ROOT)) {
                         case "7BIT" -> BodyType.SEVEN_BIT;
                         case "8BITMIME" -> BodyType.EIGHT_BIT_MIME;
+                        case "BINARYMIME" -> BodyType.BINARY_MIME;
                         default -> throw new SmtpException(501, "5.5.4", "Unsupported BODY type");
                     };
                     case "SMTPUTF8" -> {
@@ -329,11 +663,20 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
                             throw new SmtpException(501, "5.5.4", "Bad ENVID");
                         }
                     }
+                    case "AUTH" -> {
+                        // RFC 4954 5: the identity a trusted relay vouches for; we record our own instead
+                        if (value == null || CommandArgs.decodeXtext(value) == null) {
+                            throw new SmtpException(501, "5.5.4", "Bad AUTH parameter");
+                        }
+                    }
                     default -> throw new SmtpException(555, "5.5.4", "Unsupported parameter " + p.getKey());
                 }
             }
             if (!utf8 && args.address().needsSmtpUtf8()) {
                 throw new SmtpException(553, "5.6.7", "Non-ASCII address requires SMTPUTF8");
+            }
+            if (authenticatedAs != null && !owns(args.address())) {
+                throw new SmtpException(553, "5.7.1", "<" + args.address() + ">: Sender address not owned by user " + authenticatedAs);
             }
         } catch (SmtpException e) {
             error(e.code(), e.status(), e.getMessage());
@@ -451,96 +794,207 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
         reply(451, "4.3.0", "<" + recipient.address() + ">: Recipient policy unavailable, try again later");
     }
 
-    private void data(String arg) {
-        if (!arg.isBlank()) {
-            error(501, "5.5.4", "Syntax: DATA");
-            return;
-        }
+    /** Opens the queue entry for DATA or the first BDAT; replies and returns false when it cannot. */
+    private boolean openMessage() {
         if (transaction == null) {
             error(503, "5.5.1", "Error: need MAIL command");
-            return;
+            return false;
         }
         if (transaction.recipients().isEmpty()) {
             error(554, "5.5.1", "Error: no valid recipients");
-            return;
+            return false;
         }
         QueueStore queue = services.queueStore();
         if (queue == null) {
-            LOG.warn("{}: no QueueStore service; DATA refused for now", id);
+            LOG.warn("{}: no QueueStore service; message refused for now", id);
             reply(451, "4.3.0", "Queue unavailable, try again later");
-            return;
+            return false;
         }
         try {
             transaction.pending(queue.begin());
         } catch (QueueStore.QueueException e) {
             LOG.error("{}: cannot open a queue entry: {}", id, e.toString());
-            reply(e.isStorageFull() ? 452 : 451, e.isStorageFull() ? "4.3.1" : "4.3.0",
-                    e.isStorageFull() ? "Insufficient system storage" : "Queue error, try again later");
+            queueError(e);
+            return false;
+        }
+        scan = new MessageScan(config.bare_line_ends().equalsIgnoreCase("normalize"));
+        return true;
+    }
+
+    private void data(String arg) {
+        if (!arg.isBlank()) {
+            error(501, "5.5.4", "Syntax: DATA");
             return;
         }
-        state = State.DATA;
-        lastLineEndedWithCrlf = true;
-        bareLineEnd = false;
-        tooBig = false;
-        lineTooLong = false;
-        spoolError = null;
-        reply(354, null, "End data with <CR><LF>.<CR><LF>");
+        if (openMessage()) {
+            state = State.DATA;
+            reply(354, null, "End data with <CR><LF>.<CR><LF>");
+        }
     }
 
     // ---- message data ----
 
     private void dataLine(ByteBuf buf) {
         int length = buf.readableBytes();
+        int start = buf.readerIndex();
         int last = buf.writerIndex() - 1;
         boolean endsWithLf = length > 0 && buf.getByte(last) == '\n';
         boolean crlf = endsWithLf && length >= 2 && buf.getByte(last - 1) == '\r';
         // Only CRLF "." CRLF ends the data (RFC 5321 4.1.1.4): a "." line after a bare LF is content, so no
-        // smuggling variant can end the message early and start a second transaction.
-        if (crlf && length == 3 && buf.getByte(buf.readerIndex()) == '.' && lastLineEndedWithCrlf) {
-            endOfData();
+        // smuggling variant (CVE-2023-51764 class) can end the message early and start a second transaction.
+        if (crlf && length == 3 && buf.getByte(start) == '.' && scan.lastLineEndedWithCrlf) {
+            state = State.COMMAND;
+            endOfMessage();
             return;
         }
-        if (endsWithLf && !crlf) {
-            bareLineEnd = true;
-        }
-        lastLineEndedWithCrlf = crlf;
-        int offset = buf.readerIndex();
+        int body = length - (crlf ? 2 : endsWithLf ? 1 : 0);
+        boolean bareCr = buf.forEachByte(start, body, ByteProcessor.FIND_CR) >= 0;
+        boolean bareLf = endsWithLf && !crlf;
+        scan.lastLineEndedWithCrlf = crlf;
+        int offset = start;
         if (length > 0 && buf.getByte(offset) == '.') {
             offset++; // dot-stuffing (RFC 5321 4.5.2)
             length--;
         }
+        if (bareCr || bareLf) {
+            if (!scan.normalize) {
+                scan.bareLineEnd = true;
+                return;
+            }
+            // normalize: each bare CR or LF becomes CRLF
+            byte[] raw = new byte[length];
+            buf.getBytes(offset, raw);
+            ByteBuf out = Unpooled.buffer(length + 8);
+            for (int i = 0; i < raw.length; i++) {
+                byte b = raw[i];
+                if (b == '\r' && i + 1 < raw.length && raw[i + 1] == '\n') {
+                    out.writeByte('\r').writeByte('\n');
+                    i++;
+                } else if (b == '\r' || b == '\n') {
+                    out.writeByte('\r').writeByte('\n');
+                } else {
+                    out.writeByte(b);
+                }
+            }
+            try {
+                append(out, out.readerIndex(), out.readableBytes());
+            } finally {
+                out.release();
+            }
+            return;
+        }
+        append(buf, offset, length);
+    }
+
+    private void chunk(SmtpFrameDecoder.Chunk chunk) {
+        if (bdatError == null && scan != null && transaction != null && transaction.pending() != null) {
+            append(chunk.data(), chunk.data().readerIndex(), chunk.data().readableBytes());
+        }
+        bdatRemaining -= chunk.data().readableBytes();
+        if (chunk.endOfChunk()) {
+            bdatRemaining = 0;
+            endOfChunk();
+        }
+    }
+
+    /** Adds message octets to the spool, watching the size limit and counting Received: fields. */
+    private void append(ByteBuf buf, int offset, int length) {
+        if (scan.tooBig || scan.spoolError != null) {
+            return;
+        }
         QueueStore.PendingMessage pending = transaction.pending();
-        if (tooBig || spoolError != null) {
-            return;
-        }
         if (pending.size() + length > config.max_message_size()) {
-            tooBig = true;
+            scan.tooBig = true;
             return;
         }
+        scan.scanHeaders(buf, offset, length);
         try {
             byte[] bytes = new byte[length];
             buf.getBytes(offset, bytes);
             pending.write(bytes, 0, length);
         } catch (QueueStore.QueueException e) {
-            spoolError = new IllegalStateException(e.getMessage(), e);
+            scan.spoolError = e;
         }
     }
 
-    private void endOfData() {
-        state = State.COMMAND;
+    // ---- BDAT (RFC 3030) ----
+
+    private void bdat(String arg) {
+        String[] parts = arg.trim().split(" +");
+        long size = -1;
+        boolean last = false;
+        if (parts.length >= 1 && parts[0].matches("\\d{1,18}")) {
+            size = Long.parseLong(parts[0]);
+        }
+        if (parts.length == 2) {
+            last = parts[1].equalsIgnoreCase("LAST");
+        }
+        if (size < 0 || parts.length > 2 || (parts.length == 2 && !last)) {
+            // the decoder could not frame the chunk either: we no longer know where commands start
+            replyAndClose(501, "5.5.4", "Syntax: BDAT size [LAST]; closing connection");
+            return;
+        }
+        bdatRemaining = size;
+        bdatLast = last;
+        if (!bdatStarted) {
+            bdatError = null;
+            if (transaction == null || transaction.recipients().isEmpty()) {
+                bdatError = transaction == null ? "503 5.5.1 Error: need MAIL command" : "554 5.5.1 Error: no valid recipients";
+            } else if (!openMessage()) {
+                // openMessage replied already; the chunk that follows is read and dropped
+                bdatError = "";
+            }
+            bdatStarted = true;
+        }
+        if (size == 0) {
+            endOfChunk();
+        }
+    }
+
+    private void endOfChunk() {
+        if (bdatError != null) {
+            String e = bdatError;
+            bdatStarted = false;
+            bdatError = null;
+            resetTransaction();
+            if (!e.isEmpty()) {
+                error(Integer.parseInt(e.substring(0, 3)), e.substring(4, 9), e.substring(10));
+            }
+            return;
+        }
+        if (scan.tooBig) {
+            bdatStarted = false;
+            resetTransaction();
+            error(552, "5.3.4", "Message size exceeds fixed limit");
+            return;
+        }
+        if (!bdatLast) {
+            reply(250, "2.0.0", "Ok: " + transaction.pending().size() + " octets received");
+            return;
+        }
+        bdatStarted = false;
+        endOfMessage();
+    }
+
+    private void endOfMessage() {
         Transaction t = transaction;
         transaction = null;
-        if (tooBig || bareLineEnd || lineTooLong || spoolError != null) {
+        MessageScan s = scan;
+        scan = null;
+        if (s.tooBig || s.bareLineEnd || s.lineTooLong || s.spoolError != null || s.received > config.max_received_headers()) {
             t.abort();
-            if (tooBig) {
+            if (s.tooBig) {
                 error(552, "5.3.4", "Message size exceeds fixed limit");
-            } else if (bareLineEnd) {
-                error(550, "5.6.0", "Message contains bare LF; lines must end with CRLF");
-            } else if (lineTooLong) {
-                error(550, "5.6.0", "Message contains a line longer than " + config.max_line_length() + " octets");
+            } else if (s.bareLineEnd) {
+                error(550, "5.6.0", "Message contains bare CR or LF; lines must end with CRLF");
+            } else if (s.lineTooLong) {
+                error(550, "5.6.0", "Message contains a line longer than " + config.max_text_line() + " octets");
+            } else if (s.spoolError != null) {
+                LOG.error("{}: spool write failed: {}", id, s.spoolError.getMessage());
+                queueError(s.spoolError);
             } else {
-                LOG.error("{}: spool write failed: {}", id, spoolError.getMessage());
-                reply(451, "4.3.0", "Queue error, try again later");
+                LOG.info("{}: mail loop from [{}]: {} Received: headers; from=<{}>", id, clientIp(), s.received, t.sender());
+                error(554, "5.4.6", "Too many hops: " + s.received + " Received: headers, mail loop?");
             }
             return;
         }
@@ -567,33 +1021,48 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
 
     private void commit(Transaction t, String queueId, String quarantineReason) {
         Envelope envelope = new Envelope(t.sender(), t.recipients(), t.envId(), t.ret(), t.body(), t.smtpUtf8(),
-                new ClientInfo(clientIp(), null, heloName, extended ? "ESMTP" : "SMTP", null, null, null, config.name()),
+                new ClientInfo(clientIp(), null, heloName, protocol(), tlsProtocol, tlsCipher, authenticatedAs, config.name()),
                 Instant.now());
         CompletionStage<String> stored;
         try {
             stored = t.pending().commit(envelope, t.addedHeaders(), quarantineReason);
         } catch (RuntimeException e) {
-            stored = java.util.concurrent.CompletableFuture.failedFuture(e);
+            stored = CompletableFuture.failedFuture(e);
         }
         // The 250 goes out only once the store says the message is on stable storage.
         await(stored, storedId -> {
-            LOG.info("{}: {}: client=[{}], from=<{}>, nrcpt={}, size={}{}", id, storedId, clientIp(), t.sender(),
-                    t.recipients().size(), t.pending().size(), quarantineReason != null ? ", quarantined" : "");
+            LOG.info("{}: {}: client=[{}], from=<{}>, nrcpt={}, size={}{}{}", id, storedId, clientIp(), t.sender(),
+                    t.recipients().size(), t.pending().size(),
+                    authenticatedAs != null ? ", sasl_username=" + authenticatedAs : "",
+                    quarantineReason != null ? ", quarantined" : "");
             reply(250, "2.0.0", "Ok: queued as " + storedId);
         }, e -> {
             t.abort();
-            Throwable cause = e instanceof java.util.concurrent.CompletionException && e.getCause() != null ? e.getCause() : e;
-            LOG.error("{}: {}: commit failed: {}", id, queueId, cause.toString());
-            boolean full = cause instanceof QueueStore.QueueException q && q.isStorageFull();
-            reply(full ? 452 : 451, full ? "4.3.1" : "4.3.0",
-                    full ? "Insufficient system storage" : "Queue error, try again later");
+            LOG.error("{}: {}: commit failed: {}", id, queueId, e.toString());
+            queueError(e);
         });
+    }
+
+    private void queueError(Throwable e) {
+        boolean full = e instanceof QueueStore.QueueException q && q.isStorageFull();
+        reply(full ? 452 : 451, full ? "4.3.1" : "4.3.0", full ? "Insufficient system storage" : "Queue error, try again later");
+    }
+
+    /** RFC 3848 protocol names. */
+    private String protocol() {
+        if (!extended) {
+            return "SMTP";
+        }
+        return "ESMTP" + (tlsActive() ? "S" : "") + (authenticatedAs != null ? "A" : "");
     }
 
     private Header receivedHeader(Transaction t, String queueId) {
         StringBuilder sb = new StringBuilder();
         sb.append("from ").append(heloName).append(" ([").append(clientIp()).append("])");
-        sb.append(" by ").append(config.hostname()).append(" (Postern) with ").append(extended ? "ESMTP" : "SMTP");
+        if (tlsActive()) {
+            sb.append(" (using ").append(tlsProtocol).append(" with cipher ").append(tlsCipher).append(')');
+        }
+        sb.append(" by ").append(config.hostname()).append(" (Postern) with ").append(protocol());
         sb.append(" id ").append(queueId);
         if (t.recipients().size() == 1) {
             sb.append(" for <").append(t.recipients().get(0).address()).append('>');
@@ -650,10 +1119,9 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
             sb.append(lines.get(i)).append("\r\n");
         }
         ctx.write(Unpooled.copiedBuffer(sb, StandardCharsets.UTF_8));
-        if (!busy) {
-            return; // drain() flushes once the inbox is empty, so pipelined replies go out together
+        if (busy) {
+            ctx.flush(); // otherwise drain() flushes once the inbox is empty, so pipelined replies go out together
         }
-        ctx.flush();
     }
 
     private void replyAndClose(int code, String status, String text) {
@@ -667,11 +1135,20 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
             transaction.abort();
             transaction = null;
         }
+        scan = null;
+        bdatStarted = false;
+        bdatError = null;
+        if (state == State.DATA) {
+            state = State.COMMAND;
+        }
     }
 
     private String clientIp() {
-        SocketAddress a = ctx == null ? null : ctx.channel().remoteAddress();
-        return a instanceof InetSocketAddress isa ? isa.getAddress().getHostAddress() : String.valueOf(a);
+        InetSocketAddress a = client;
+        if (a == null && ctx != null && ctx.channel().remoteAddress() instanceof InetSocketAddress isa) {
+            a = isa;
+        }
+        return a == null || a.getAddress() == null ? "unknown" : a.getAddress().getHostAddress();
     }
 
     // ---- SessionContext ----
@@ -688,7 +1165,7 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
 
     @Override
     public InetSocketAddress clientAddress() {
-        return (InetSocketAddress) ctx.channel().remoteAddress();
+        return client;
     }
 
     @Override
@@ -708,17 +1185,17 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
 
     @Override
     public String tlsProtocol() {
-        return null;
+        return tlsProtocol;
     }
 
     @Override
     public String tlsCipher() {
-        return null;
+        return tlsCipher;
     }
 
     @Override
     public String authenticatedAs() {
-        return null;
+        return authenticatedAs;
     }
 
     @Override

@@ -51,7 +51,7 @@ public class SmtpSessionTest {
     public void defaults() {
         cfg.put("max_message_size", 1000L);
         cfg.put("max_recipients", 3);
-        cfg.put("max_line_length", 512);
+        cfg.put("max_text_line", 1000);
         cfg.put("max_errors", 10);
     }
 
@@ -70,6 +70,25 @@ public class SmtpSessionTest {
             @Override
             public FilterChain filterChain() {
                 return chain;
+            }
+
+            @Override
+            public List<org.postern.api.auth.Authenticator> authenticators() {
+                return List.of();
+            }
+
+            @Override
+            public io.netty.handler.ssl.SslContext tls() {
+                return null;
+            }
+
+            @Override
+            public boolean admit(java.net.InetAddress client) {
+                return true;
+            }
+
+            @Override
+            public void release(java.net.InetAddress client) {
             }
         };
         ListenerConfig config = config(cfg);
@@ -143,7 +162,9 @@ public class SmtpSessionTest {
         assertTrue(r.contains("250-PIPELINING"));
         assertTrue(r.contains("250-SIZE 1000"));
         assertTrue(r.contains("250-ENHANCEDSTATUSCODES"));
-        assertEquals("250 DSN", r.get(r.size() - 1));
+        assertEquals("250 CHUNKING", r.get(r.size() - 1));
+        assertFalse("no certificate, no STARTTLS", r.contains("250-STARTTLS"));
+        assertFalse("AUTH is not offered on an MX", r.stream().anyMatch(l -> l.contains("AUTH")));
     }
 
     @Test
@@ -180,7 +201,7 @@ public class SmtpSessionTest {
         send("EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<x@elsewhere.example>\r\nRCPT TO:<b@localhost>\r\nDATA\r\n");
         List<String> r = replies();
         List<String> codes = r.stream().filter(l -> l.charAt(3) == ' ').toList();
-        assertEquals(List.of("250 DSN", "250 2.1.0 Ok", "554 5.7.1 <x@elsewhere.example>: Relay access denied",
+        assertEquals(List.of("250 CHUNKING", "250 2.1.0 Ok", "554 5.7.1 <x@elsewhere.example>: Relay access denied",
                 "250 2.1.5 Ok", "354 End data with <CR><LF>.<CR><LF>"), codes);
     }
 
@@ -288,7 +309,7 @@ public class SmtpSessionTest {
         send("HELO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@localhost>\r\nDATA\r\n");
         replies();
         send("Subject: x\r\n\r\nhello\n.\r\nMAIL FROM:<evil@example.org>\r\nRCPT TO:<b@localhost>\r\nDATA\r\nsmuggled\r\n.\r\n");
-        assertEquals("550 5.6.0 Message contains bare LF; lines must end with CRLF", lastReply());
+        assertEquals("550 5.6.0 Message contains bare CR or LF; lines must end with CRLF", lastReply());
         assertTrue(queue.stored.isEmpty());
     }
 
@@ -323,8 +344,6 @@ public class SmtpSessionTest {
         assertEquals("250 2.1.5 Ok", lastReply());
         send("BOGUS\r\n");
         assertEquals("500 5.5.2 Error: command not recognized", lastReply());
-        send("X".repeat(600) + "\r\nNOOP\r\n");
-        assertEquals(List.of("500 5.5.2 Line too long", "250 2.0.0 Ok"), replies());
         send("QUIT\r\n");
         assertEquals("221 2.0.0 Bye", lastReply());
         assertFalse(channel.isOpen());
@@ -349,5 +368,64 @@ public class SmtpSessionTest {
                 "Subject: a\r\n long\r\nFrom: x@y\r\n\r\nBody: no\r\n".getBytes(StandardCharsets.UTF_8)));
         assertEquals(List.of(new Header("Subject", "a long"), new Header("From", "x@y")), h);
         assertNull(CommandArgs.decodeXtext("bad+2"));
+    }
+
+    @Test
+    public void anEndlessCommandLineCostsOneLineAndTheConnection() {
+        connect();
+        replies();
+        send("NOOP " + "x".repeat(600) + "\r\n");
+        assertEquals("500 5.5.2 Error: line too long", lastReply());
+        assertFalse(channel.isOpen());
+        connect();
+        replies();
+        for (int i = 0; i < 100; i++) {
+            send("y".repeat(1000)); // 100 KB without a line end
+        }
+        send("\r\n");
+        assertEquals("500 5.5.2 Error: line too long", lastReply());
+        assertFalse(channel.isOpen());
+    }
+
+    @Test
+    public void bdatChunksMakeOneMessageWhateverTheirContent() {
+        connect();
+        replies();
+        send("EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@localhost>\r\nBDAT 9\r\nhello\r\n.\rBDAT 9 LAST\r\n world\n\r\n");
+        List<String> r = replies();
+        assertEquals("250 2.0.0 Ok: 9 octets received", r.get(r.size() - 2));
+        assertEquals("250 2.0.0 Ok: queued as Q1", r.get(r.size() - 1));
+        assertEquals("hello\r\n.\r world\n\r\n", new String(queue.stored.get(0).bytes(), StandardCharsets.UTF_8));
+        // a chunk without a transaction is read and dropped, and the session goes on
+        send("BDAT 4 LAST\r\nNOOPNOOP\r\n");
+        assertEquals(List.of("503 5.5.1 Error: need MAIL command", "250 2.0.0 Ok"), replies());
+        send("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@localhost>\r\nBDAT 0 LAST\r\n");
+        assertEquals("250 2.0.0 Ok: queued as Q2", lastReply());
+        send("BDAT x\r\n");
+        assertFalse(channel.isOpen());
+    }
+
+    @Test
+    public void mailLoopsAreRefused() {
+        cfg.put("max_message_size", 100_000L);
+        connect();
+        String hops = "Received: from a by b; Mon, 1 Jan 2024 00:00:00 +0000\r\n".repeat(51);
+        send("HELO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@localhost>\r\nDATA\r\n" + hops + "\r\nbody\r\n.\r\n");
+        assertEquals("554 5.4.6 Too many hops: 51 Received: headers, mail loop?", lastReply());
+        String fifty = "received: x\r\n".repeat(50);
+        send("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@localhost>\r\nDATA\r\n" + fifty + "\r\nReceived: in the body\r\n.\r\n");
+        assertEquals("250 2.0.0 Ok: queued as Q2", lastReply());
+    }
+
+    @Test
+    public void bareCrIsRefusedOrNormalized() {
+        connect();
+        send("HELO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@localhost>\r\nDATA\r\nSubject: x\r\n\r\nbad\rline\r\n.\r\n");
+        assertEquals("550 5.6.0 Message contains bare CR or LF; lines must end with CRLF", lastReply());
+        cfg.put("bare_line_ends", "normalize");
+        connect();
+        send("HELO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@localhost>\r\nDATA\r\nSubject: x\r\n\r\nbad\rline\nend\r\n.\r\n");
+        assertEquals("250 2.0.0 Ok: queued as Q2", lastReply());
+        assertEquals("Subject: x\r\n\r\nbad\r\nline\r\nend\r\n", new String(queue.stored.get(0).bytes(), StandardCharsets.UTF_8));
     }
 }
