@@ -55,6 +55,9 @@ public @interface ListenerConfig {
     @AttributeDefinition(name = "Maximum connections per client", description = "Open sessions from one IP address; then 421 4.7.0")
     int max_connections_per_client() default 50;
 
+    @AttributeDefinition(name = "VRFY", description = "Answer VRFY with 252 (true), or refuse it with 502 (false)")
+    boolean vrfy() default true;
+
     @AttributeDefinition(name = "Maximum errors per session", description = "Then 421 and the connection is closed", min = "1")
     int max_errors() default 10;
 

@@ -378,7 +378,13 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
             }
             case "NOOP" -> reply(250, "2.0.0", "Ok");
             case "QUIT" -> replyAndClose(221, "2.0.0", "Bye");
-            case "VRFY" -> reply(252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery");
+            case "VRFY" -> {
+                if (config.vrfy()) {
+                    reply(252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery");
+                } else {
+                    error(502, "5.5.1", "VRFY command is disabled");
+                }
+            }
             case "HELP" -> reply(214, "2.0.0", "Commands: EHLO HELO STARTTLS AUTH MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP");
             default -> error(500, "5.5.2", "Error: command not recognized");
         }

@@ -189,11 +189,13 @@ public class ListenerTest {
         start("mx", Map.of("max_connections_per_client", 2));
         try (Socket a = new Socket("127.0.0.1", port); Socket b = new Socket("127.0.0.1", port);
              Socket c = new Socket("127.0.0.1", port)) {
-            assertTrue(new BufferedReader(new InputStreamReader(a.getInputStream())).readLine().startsWith("220"));
-            assertTrue(new BufferedReader(new InputStreamReader(b.getInputStream())).readLine().startsWith("220"));
-            BufferedReader third = new BufferedReader(new InputStreamReader(c.getInputStream()));
-            assertEquals("421 4.7.0 localhost Error: too many connections", third.readLine());
-            assertEquals(null, third.readLine());
+            // the three are accepted on different event loops: any one of them may be the third
+            List<String> greetings = new java.util.ArrayList<>();
+            for (Socket s : List.of(a, b, c)) {
+                greetings.add(new BufferedReader(new InputStreamReader(s.getInputStream())).readLine());
+            }
+            assertEquals(greetings.toString(), 2, greetings.stream().filter(g -> g.startsWith("220 ")).count());
+            assertTrue(greetings.toString(), greetings.contains("421 4.7.0 localhost Error: too many connections"));
         }
         // a closed connection gives its place back
         Thread.sleep(200);
@@ -216,6 +218,25 @@ public class ListenerTest {
         assertEquals(554, c.getReplyCode());
         c.disconnect();
         assertTrue(queue.stored.isEmpty());
+    }
+
+    @Test
+    public void proxyProtocolGivesTheRealClientAddress() throws Exception {
+        start("mx", Map.of("proxy_protocol", true));
+        try (Socket s = new Socket("127.0.0.1", port)) {
+            BufferedReader in = new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.US_ASCII));
+            OutputStream out = s.getOutputStream();
+            out.write(("PROXY TCP4 192.0.2.99 127.0.0.1 40001 25\r\nHELO lb.example\r\nMAIL FROM:<a@example.org>\r\n"
+                    + "RCPT TO:<b@localhost>\r\nDATA\r\nSubject: x\r\n\r\nproxied\r\n.\r\n").getBytes(StandardCharsets.US_ASCII));
+            out.flush();
+            assertTrue(in.readLine().startsWith("220 "));
+            String line = null;
+            for (int i = 0; i < 5; i++) {
+                line = in.readLine();
+            }
+            assertEquals("250 2.0.0 Ok: queued as Q1", line);
+        }
+        assertEquals("192.0.2.99", queue.stored.get(0).envelope().client().address());
     }
 
     private static final X509TrustManager TRUST_ALL = new X509TrustManager() {

@@ -344,6 +344,13 @@ public class SmtpSessionTest {
         assertEquals("250 2.1.5 Ok", lastReply());
         send("BOGUS\r\n");
         assertEquals("500 5.5.2 Error: command not recognized", lastReply());
+        send("VRFY postmaster\r\n");
+        assertEquals("252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery", lastReply());
+        send("RSET\r\nMAIL FROM:<j\u00f6rg@example.org>\r\n");
+        assertEquals("553 5.6.7 Non-ASCII address requires SMTPUTF8", lastReply());
+        send("RSET\r\nMAIL FROM:<j\u00f6rg@b\u00fccher.example> SMTPUTF8\r\n");
+        assertEquals("250 2.1.0 Ok", lastReply());
+        send("RSET\r\n");
         send("QUIT\r\n");
         assertEquals("221 2.0.0 Bye", lastReply());
         assertFalse(channel.isOpen());
