@@ -37,8 +37,10 @@ public class ConfiguredRelayPolicy implements RelayPolicy {
 
     static final String PID = "org.postern.router";
 
-    @ObjectClassDefinition(name = "Postern relay policy",
-            description = "Which recipients this node accepts (local domains) and for whom it relays elsewhere.")
+    /** Shared by this policy and {@link ConfiguredRouter}: one PID, one form, both read what they need. */
+    @ObjectClassDefinition(name = "Postern routing and relay policy",
+            description = "Which recipients this node accepts (local domains), for whom it relays elsewhere, "
+                    + "and where it sends mail for other domains.")
     public @interface Config {
 
         @AttributeDefinition(name = "Local domains",
@@ -52,6 +54,11 @@ public class ConfiguredRelayPolicy implements RelayPolicy {
         @AttributeDefinition(name = "Trusted networks",
                 description = "Clients in these networks may relay anywhere: CIDR, IPv4 or IPv6; a bare address is one host")
         String[] trusted_networks() default {};
+
+        @AttributeDefinition(name = "Relay host",
+                description = "Where all mail for non-local domains goes: host, host:port, [address] or [address]:port "
+                        + "(port 25 when none is given; an IPv6 address in brackets). Empty: no relay host.")
+        String relayhost() default "";
     }
 
     /** What one configuration means, built once per change so that a check reads only final fields. */
@@ -117,7 +124,7 @@ public class ConfiguredRelayPolicy implements RelayPolicy {
      * Values of a list property, split on commas too: a plain .cfg file gives
      * {@code local.domains = a.example, b.example} as one string.
      */
-    private static List<String> items(String[] values) {
+    static List<String> items(String[] values) {
         List<String> items = new ArrayList<>();
         if (values != null) {
             for (String value : values) {
@@ -134,7 +141,7 @@ public class ConfiguredRelayPolicy implements RelayPolicy {
     }
 
     /** Domains in the form {@link MailAddress#asciiDomain()} gives, so that IDNs and case compare equal. */
-    private static Set<String> domains(String property, String[] values) {
+    static Set<String> domains(String property, String[] values) {
         Set<String> domains = new LinkedHashSet<>();
         for (String item : items(values)) {
             String domain = item.endsWith(".") ? item.substring(0, item.length() - 1) : item;

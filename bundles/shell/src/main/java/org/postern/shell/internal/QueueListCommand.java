@@ -159,7 +159,7 @@ public class QueueListCommand implements Action {
     }
 
     /** A remote reply may span lines; a table cell may not (and a tab would split a --no-format row). */
-    private static String oneLine(String text) {
+    static String oneLine(String text) {
         return text.replaceAll("\\s*[\\r\\n\\t]+\\s*", " ").trim();
     }
 

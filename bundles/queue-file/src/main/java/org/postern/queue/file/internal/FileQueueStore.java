@@ -31,12 +31,19 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Deactivate;
+import org.osgi.service.component.annotations.Reference;
+import org.osgi.service.component.annotations.ReferenceCardinality;
+import org.osgi.service.component.annotations.ReferencePolicy;
+import org.osgi.service.component.annotations.ReferencePolicyOption;
+import org.osgi.service.event.Event;
+import org.osgi.service.event.EventAdmin;
 import org.osgi.service.metatype.annotations.AttributeDefinition;
 import org.osgi.service.metatype.annotations.Designate;
 import org.osgi.service.metatype.annotations.ObjectClassDefinition;
 import org.postern.api.mail.Envelope;
 import org.postern.api.mail.Header;
 import org.postern.api.mail.MessageContent;
+import org.postern.api.queue.MessageEvents;
 import org.postern.api.queue.QueueEntry;
 import org.postern.api.queue.QueueEntry.State;
 import org.postern.api.queue.QueueQuery;
@@ -81,6 +88,11 @@ public class FileQueueStore implements QueueStore {
     private QueueIds ids;
     private Spool spool;
     private ExecutorService executor;
+
+    // Optional: with no EventAdmin nobody hears of new messages at once; the queue manager's scan still finds them.
+    @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC,
+            policyOption = ReferencePolicyOption.GREEDY)
+    volatile EventAdmin eventAdmin;
 
     public FileQueueStore() {
         this(Clock.systemUTC(), null);
@@ -189,6 +201,7 @@ public class FileQueueStore implements QueueStore {
                 LOG.info("{}: queued from=<{}> nrcpt={} size={}", id, envelope.sender(),
                         envelope.recipients().size(), entry.size());
             }
+            postQueued(entry); // before the 250 goes out: the entry is durable and visible already
             result.complete(id);
         } catch (IOException | RuntimeException e) {
             LOG.warn("{}: commit failed: {}", id, e.toString());
@@ -196,6 +209,26 @@ public class FileQueueStore implements QueueStore {
             result.completeExceptionally(e instanceof IOException io
                     ? Spool.failure(id + ": cannot store message", io)
                     : new QueueException(id + ": cannot store message: " + e, e, false));
+        }
+    }
+
+    /** Tells observers (the queue manager first) that a message is in the queue, so its first attempt need not wait for a scan. */
+    private void postQueued(QueueEntry entry) {
+        EventAdmin events = eventAdmin;
+        if (events == null) {
+            return;
+        }
+        Envelope envelope = entry.envelope();
+        try {
+            events.postEvent(new Event(MessageEvents.QUEUED, Map.of(
+                    MessageEvents.QUEUE_ID, entry.id(),
+                    MessageEvents.SENDER, envelope.sender().toString(),
+                    MessageEvents.RECIPIENTS, envelope.recipients().stream()
+                            .map(r -> r.address().toString()).toArray(String[]::new),
+                    MessageEvents.SIZE, entry.size())));
+        } catch (RuntimeException e) {
+            // The message is stored either way; an event is only news.
+            LOG.warn("{}: cannot post the queued event: {}", entry.id(), e.toString());
         }
     }
 
@@ -332,8 +365,7 @@ public class FileQueueStore implements QueueStore {
                 } catch (IOException e) {
                     throw Spool.failure(id + ": cannot remove delivered entry", e);
                 }
-                remove(slot, id);
-                LOG.info("{}: removed", id);
+                remove(slot, id); // the queue manager logs "removed": it knows why
                 return;
             }
             String lastError = entry.lastError();
@@ -374,9 +406,14 @@ public class FileQueueStore implements QueueStore {
 
     @Override
     public boolean hold(String id) throws QueueException {
+        return hold(id, "held by operator");
+    }
+
+    @Override
+    public boolean hold(String id, String reason) throws QueueException {
         return change(id, entry -> entry.state() == State.HELD || entry.state() == State.QUARANTINED ? null
                 : copy(entry, State.HELD, entry.recipients(), entry.attempts(), null, entry.lastError(),
-                        "held by operator"), "held");
+                        reason == null || reason.isBlank() ? "held" : reason), "held");
     }
 
     @Override

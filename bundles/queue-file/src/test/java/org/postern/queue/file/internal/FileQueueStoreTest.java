@@ -40,6 +40,8 @@ import org.junit.Before;
 import org.junit.Rule;
 import org.junit.Test;
 import org.junit.rules.TemporaryFolder;
+import org.osgi.service.event.Event;
+import org.osgi.service.event.EventAdmin;
 import org.postern.api.mail.BodyType;
 import org.postern.api.mail.ClientInfo;
 import org.postern.api.mail.Envelope;
@@ -49,6 +51,7 @@ import org.postern.api.mail.MessageContent;
 import org.postern.api.mail.Notify;
 import org.postern.api.mail.Recipient;
 import org.postern.api.mail.Ret;
+import org.postern.api.queue.MessageEvents;
 import org.postern.api.queue.QueueEntry;
 import org.postern.api.queue.QueueEntry.State;
 import org.postern.api.queue.QueueQuery;
@@ -184,6 +187,58 @@ public class FileQueueStoreTest {
         sorted.sort(null);
         assertEquals("ids sort in the order they were made", ids, sorted);
         assertTrue(ids.stream().allMatch(id -> id.matches("[0-9A-Z]{15}")));
+    }
+
+    @Test
+    public void commitPostsTheQueuedEventAfterTheEntryIsStored() throws Exception {
+        FileQueueStore store = new FileQueueStore(clock, null);
+        List<Event> events = Collections.synchronizedList(new ArrayList<>());
+        List<Boolean> storedWhenPosted = Collections.synchronizedList(new ArrayList<>());
+        store.eventAdmin = new EventAdmin() {
+            @Override
+            public void postEvent(Event event) {
+                events.add(event);
+                // An observer that reacts at once (the queue manager leases) must find the entry.
+                storedWhenPosted.add(store.get((String) event.getProperty(MessageEvents.QUEUE_ID)).isPresent());
+            }
+
+            @Override
+            public void sendEvent(Event event) {
+                throw new AssertionError("events are posted, never sent synchronously");
+            }
+        };
+        start(store);
+        String id = store(store, envelope("a@example.org", "b@example.net", "c@example.net"), "Subject: x\r\n\r\nhi\r\n");
+
+        assertEquals(1, events.size());
+        Event event = events.get(0);
+        assertEquals(MessageEvents.QUEUED, event.getTopic());
+        assertEquals(id, event.getProperty(MessageEvents.QUEUE_ID));
+        assertEquals("a@example.org", event.getProperty(MessageEvents.SENDER));
+        assertArrayEquals(new String[] {"b@example.net", "c@example.net"},
+                (String[]) event.getProperty(MessageEvents.RECIPIENTS));
+        assertEquals(18L, event.getProperty(MessageEvents.SIZE));
+        assertEquals(List.of(true), storedWhenPosted);
+
+        // An aborted message is not news; without an EventAdmin a commit still succeeds.
+        PendingMessage aborted = store.begin();
+        write(aborted, "x\r\n");
+        aborted.abort();
+        store.eventAdmin = null;
+        store(store, envelope("a@example.org", "b@example.net"), "y\r\n");
+        assertEquals(1, events.size());
+    }
+
+    @Test
+    public void holdWithAReasonShowsThatReason() throws Exception {
+        FileQueueStore store = start();
+        String id = store(store, envelope("a@example.org", "r@example.org"), "a\r\n");
+        assertTrue(store.hold(id, "undeliverable; no bounce generator"));
+        stop(store);
+        QueueEntry entry = start().get(id).orElseThrow();
+        assertEquals(State.HELD, entry.state());
+        assertEquals("undeliverable; no bounce generator", entry.reason());
+        assertNull(entry.nextAttempt());
     }
 
     // ---- (2) abort

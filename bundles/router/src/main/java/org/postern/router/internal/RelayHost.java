@@ -1,0 +1,85 @@
+package org.postern.router.internal;
+
+import java.util.regex.Pattern;
+
+import org.postern.api.mail.MailAddress;
+import org.postern.api.routing.NextHop;
+
+/**
+ * A relay host as Postfix writes it: {@code host}, {@code host:port}, {@code [address]} or
+ * {@code [address]:port}, port 25 by default. An IPv6 address needs the brackets (its colons would read as a
+ * port); {@code [IPv6:...]} is taken too. The brackets also say "no MX lookup", which is all there is for now.
+ *
+ * @param hop the host to connect to
+ * @param text the canonical form, used as the route's destination (so concurrency is limited per relay host)
+ */
+record RelayHost(NextHop hop, String text) {
+
+    private static final Pattern IPV4 =
+            Pattern.compile("(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)(\\.(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)){3}");
+    private static final Pattern IPV6 = Pattern.compile("[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*");
+
+    /**
+     * @throws IllegalArgumentException with a message naming what is wrong
+     */
+    static RelayHost parse(String value) {
+        String text = value.trim();
+        String host;
+        String rest;
+        boolean bracketed = text.startsWith("[");
+        if (bracketed) {
+            int close = text.indexOf(']');
+            if (close < 0) {
+                throw new IllegalArgumentException("missing ']'");
+            }
+            host = text.substring(1, close);
+            if (host.regionMatches(true, 0, "IPv6:", 0, 5)) {
+                host = host.substring(5);
+            }
+            rest = text.substring(close + 1);
+            if (!rest.isEmpty() && !rest.startsWith(":")) {
+                throw new IllegalArgumentException("unexpected text after ']'");
+            }
+            rest = rest.isEmpty() ? null : rest.substring(1);
+        } else {
+            int colon = text.indexOf(':');
+            if (colon >= 0 && text.indexOf(':', colon + 1) >= 0) {
+                throw new IllegalArgumentException("an IPv6 address must be written in brackets: [2001:db8::1]:25");
+            }
+            host = colon < 0 ? text : text.substring(0, colon);
+            rest = colon < 0 ? null : text.substring(colon + 1);
+        }
+        int port = 25;
+        if (rest != null) {
+            if (!rest.matches("\\d{1,5}") || Integer.parseInt(rest) < 1 || Integer.parseInt(rest) > 65535) {
+                throw new IllegalArgumentException("bad port '" + rest + "'");
+            }
+            port = Integer.parseInt(rest);
+        }
+        host = checkHost(host);
+        NextHop hop = new NextHop(host, port, 0);
+        return new RelayHost(hop, (bracketed ? "[" + host + "]" : host) + ":" + port);
+    }
+
+    /** A literal address as it is, a host name in lower-case A-labels. */
+    private static String checkHost(String host) {
+        if (host.isEmpty()) {
+            throw new IllegalArgumentException("no host");
+        }
+        if (IPV4.matcher(host).matches() || (host.indexOf(':') >= 0 && IPV6.matcher(host).matches())) {
+            return host;
+        }
+        String name = host.endsWith(".") ? host.substring(0, host.length() - 1) : host;
+        try {
+            // The address parser checks a domain (labels, length, IDN) without asking DNS.
+            return MailAddress.of("postmaster", name).asciiDomain();
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("bad host '" + host + "'");
+        }
+    }
+
+    @Override
+    public String toString() {
+        return text;
+    }
+}
