@@ -1,0 +1,51 @@
+package org.postern.delivery.smtp.internal;
+
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * The service extensions a server announced in its EHLO reply (none after HELO).
+ *
+ * @param sizeLimit the SIZE limit in octets, 0 when SIZE is offered without a limit, -1 when not offered
+ */
+record Extensions(boolean esmtp, boolean pipelining, long sizeLimit, boolean eightBitMime, boolean smtpUtf8,
+                  boolean startTls, boolean dsn) {
+
+    static final Extensions NONE = new Extensions(false, false, -1, false, false, false, false);
+
+    /** Parses an EHLO reply: the first line is the server's name, each further line a keyword and its parameters. */
+    static Extensions parse(Reply ehlo) {
+        boolean pipelining = false;
+        boolean eightBit = false;
+        boolean utf8 = false;
+        boolean startTls = false;
+        boolean dsn = false;
+        long size = -1;
+        List<String> lines = ehlo.lines();
+        for (int i = 1; i < lines.size(); i++) {
+            String[] words = lines.get(i).trim().split("[ =]+");
+            switch (words[0].toUpperCase(Locale.ROOT)) {
+                case "PIPELINING" -> pipelining = true;
+                case "8BITMIME" -> eightBit = true;
+                case "SMTPUTF8" -> utf8 = true;
+                case "STARTTLS" -> startTls = true;
+                case "DSN" -> dsn = true;
+                case "SIZE" -> size = words.length > 1 ? parseSize(words[1]) : 0;
+                default -> { }
+            }
+        }
+        return new Extensions(true, pipelining, size, eightBit, utf8, startTls, dsn);
+    }
+
+    private static long parseSize(String word) {
+        try {
+            return Math.max(0, Long.parseLong(word));
+        } catch (NumberFormatException e) {
+            return 0; // a limit we cannot read is no limit we can check
+        }
+    }
+
+    boolean size() {
+        return sizeLimit >= 0;
+    }
+}

@@ -1,0 +1,305 @@
+package org.postern.delivery.smtp.internal;
+
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertTrue;
+import static org.postern.delivery.smtp.internal.Fixtures.cfg;
+import static org.postern.delivery.smtp.internal.Fixtures.deliver;
+import static org.postern.delivery.smtp.internal.Fixtures.route;
+
+import java.io.File;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.Stream;
+
+import org.junit.After;
+import org.junit.Rule;
+import org.junit.Test;
+import org.junit.rules.TemporaryFolder;
+import org.postern.api.delivery.DeliveryResult;
+import org.postern.api.delivery.DeliveryResult.Outcome;
+import org.postern.api.mail.BodyType;
+import org.postern.api.mail.MailAddress;
+import org.postern.api.mail.MessageContent;
+import org.postern.api.mail.Notify;
+import org.postern.api.mail.Recipient;
+import org.postern.api.mail.Ret;
+import org.postern.api.routing.NextHop;
+import org.postern.api.routing.TlsPolicy;
+
+/**
+ * Against a real receiving server: Postfix's smtp-sink (Debian package postfix), started by the test on
+ * 127.0.0.1. It writes each message it takes to a dump file, headed by the envelope it saw.
+ */
+public class SmtpSinkTest {
+
+    private static final Path SMTP_SINK = Path.of("/usr/sbin/smtp-sink");
+
+    @Rule
+    public final TemporaryFolder tmp = new TemporaryFolder();
+
+    private Process sink;
+    private int port;
+    private Path dumps;
+    private SmtpTransport transport;
+
+    @After
+    public void tearDown() throws InterruptedException {
+        if (transport != null) {
+            transport.deactivate();
+        }
+        if (sink != null) {
+            sink.destroy();
+            if (!sink.waitFor(5, TimeUnit.SECONDS)) {
+                sink.destroyForcibly();
+            }
+        }
+    }
+
+    /** Starts smtp-sink with the given options on a free port of 127.0.0.1. */
+    private void startSink(String... options) throws Exception {
+        assertTrue("Postfix's smtp-sink is needed for this test: apt-get install -y postfix (" + SMTP_SINK + ")",
+                Files.isExecutable(SMTP_SINK));
+        dumps = tmp.newFolder("dumps").toPath();
+        // smtp-sink drops root privileges: let its user reach and write the dump folder.
+        Files.setPosixFilePermissions(tmp.getRoot().toPath(), PosixFilePermissions.fromString("rwxr-xr-x"));
+        Files.setPosixFilePermissions(dumps, PosixFilePermissions.fromString("rwxrwxrwx"));
+        File log = tmp.newFile("smtp-sink.log");
+        for (int attempt = 0; attempt < 5; attempt++) {
+            // Below the ephemeral range, so that no client socket of a concurrent build holds the port.
+            port = ThreadLocalRandom.current().nextInt(20000, 32000);
+            List<String> command = new ArrayList<>(List.of(SMTP_SINK.toString(), "-4"));
+            if ("root".equals(System.getProperty("user.name"))) {
+                command.addAll(List.of("-u", "nobody"));
+            }
+            command.addAll(List.of("-d", dumps + "/%H%M%S."));
+            command.addAll(List.of(options));
+            command.addAll(List.of("127.0.0.1:" + port, "10"));
+            sink = new ProcessBuilder(command).redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.appendTo(log)).start();
+            if (waitForPort()) {
+                return;
+            }
+            sink.destroyForcibly();
+        }
+        throw new AssertionError("smtp-sink did not start: " + Files.readString(log.toPath()));
+    }
+
+    private boolean waitForPort() throws InterruptedException {
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (System.nanoTime() < deadline && sink.isAlive()) {
+            try (Socket s = new Socket()) {
+                s.connect(new InetSocketAddress("127.0.0.1", port), 500);
+                return true;
+            } catch (IOException e) {
+                Thread.sleep(50);
+            }
+        }
+        return false;
+    }
+
+    private List<DeliveryResult> send(Fixtures.Request r) throws Exception {
+        if (transport == null) {
+            transport = Fixtures.transport(cfg("helo_name", "out.example.org"));
+        }
+        r.via(route(TlsPolicy.MAY, new NextHop("127.0.0.1", port, 0)));
+        return deliver(transport, r);
+    }
+
+    /** The dump files, once {@code count} are complete. */
+    private List<String> dumps(int count) throws Exception {
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (true) {
+            List<Path> files;
+            try (Stream<Path> s = Files.list(dumps)) {
+                files = s.sorted().toList();
+            }
+            if (files.size() >= count) {
+                List<String> texts = new ArrayList<>();
+                for (Path f : files) {
+                    texts.add(Files.readString(f, StandardCharsets.UTF_8));
+                }
+                if (texts.stream().allMatch(t -> t.endsWith("\n\n"))) {
+                    return texts;
+                }
+            }
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("expected " + count + " dump files in " + dumps + ", found " + files);
+            }
+            Thread.sleep(50);
+        }
+    }
+
+    @Test
+    public void realServerTakesTheMessageWithItsEnvelope() throws Exception {
+        startSink();
+        String content = "Subject: to the sink\r\nFrom: sender@example.org\r\n\r\n.starts with a dot\r\n..two\r\n.\r\nend\r\n";
+        Fixtures.Request r = new Fixtures.Request().content(content)
+                .header("Received", "from client.example.org by localhost with ESMTP id 4QTEST")
+                .header("X-Postern-Test", "added");
+        r.recipients.add(new Recipient(MailAddress.parse("a@example.org"), Set.of(Notify.SUCCESS, Notify.FAILURE),
+                "rfc822;a@example.org"));
+        r.recipients.add(Fixtures.rcpt("b@example.org"));
+        r.body = BodyType.EIGHT_BIT_MIME;
+        r.ret = Ret.HDRS;
+        r.envId = "Q1";
+        List<DeliveryResult> results = send(r);
+
+        for (DeliveryResult result : results) {
+            assertEquals(result.toString(), Outcome.DELIVERED, result.outcome());
+            assertEquals("2.0.0", result.status());
+            assertEquals("250 2.0.0 Ok", result.diagnostic());
+            assertEquals("127.0.0.1", result.remoteMta());
+        }
+        String dump = dumps(1).get(0);
+        // smtp-sink announces no SIZE: none is sent; 8BITMIME and DSN it announces.
+        assertTrue(dump, dump.contains("X-Helo-Args: out.example.org\n"));
+        assertTrue(dump, dump.contains("X-Mail-Args: <sender@example.org> BODY=8BITMIME RET=HDRS ENVID=Q1\n"));
+        assertTrue(dump, dump.contains("X-Rcpt-Args: <a@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;a@example.org\n"
+                + "X-Rcpt-Args: <b@example.org>\n"));
+        // After smtp-sink's own three-line Received: comes what we sent, dots unstuffed again, LF line ends.
+        String[] lines = dump.split("\n", -1);
+        int start = 0;
+        while (!lines[start].startsWith("Received: from out.example.org")) {
+            start++;
+        }
+        String received = String.join("\n", List.of(lines).subList(start + 3, lines.length));
+        String expected = ("Received: from client.example.org by localhost with ESMTP id 4QTEST\r\n"
+                + "X-Postern-Test: added\r\n" + content).replace("\r\n", "\n");
+        assertEquals(expected + "\n", received);
+    }
+
+    @Test
+    public void realServerRefusingEveryRecipient() throws Exception {
+        startSink("-f", "RCPT"); // implies -p: no PIPELINING, so one command at a time
+        List<DeliveryResult> results = send(new Fixtures.Request().to("a@example.org", "b@example.org"));
+        for (DeliveryResult r : results) {
+            assertEquals(Outcome.FAILED, r.outcome());
+            assertEquals("5.3.0", r.status());
+            assertEquals("500 5.3.0 Error: command failed", r.diagnostic());
+        }
+    }
+
+    @Test
+    public void realServerDeferringTheFinalDot() throws Exception {
+        startSink("-r", ".");
+        List<DeliveryResult> results = send(new Fixtures.Request().to("a@example.org", "b@example.org"));
+        for (DeliveryResult r : results) {
+            assertEquals(Outcome.DEFERRED, r.outcome());
+            assertEquals("4.3.0", r.status());
+            assertEquals("450 4.3.0 Error: command failed", r.diagnostic());
+        }
+    }
+
+    @Test
+    public void realServerClosingAtMail() throws Exception {
+        startSink("-Q", "MAIL");
+        List<DeliveryResult> results = send(new Fixtures.Request().to("a@example.org"));
+        DeliveryResult r = results.get(0);
+        assertEquals(Outcome.DEFERRED, r.outcome());
+        assertEquals("4.0.0", r.status());
+        assertEquals("421 4.0.0 Server closing connection", r.diagnostic());
+        assertEquals(0, transport.pool().size("example.org"));
+    }
+
+    @Test
+    public void realServerRefusingInTheMiddleOfTheData() throws Exception {
+        startSink("-A", "0"); // 354, then at once 550, and it reads no more
+        long size = 256L << 20;
+        AtomicLong read = new AtomicLong();
+        Fixtures.Request r = new Fixtures.Request().to("a@example.org", "b@example.org");
+        r.contentOverride = generated(size, read);
+        long start = System.nanoTime();
+        List<DeliveryResult> results = send(r);
+        long millis = (System.nanoTime() - start) / 1_000_000;
+        for (DeliveryResult result : results) {
+            assertEquals(result.toString(), Outcome.FAILED, result.outcome());
+            assertTrue(result.diagnostic(), result.diagnostic().startsWith("550 "));
+        }
+        assertTrue("stopped sending at the early reply: " + read.get() + " of " + size + " octets read",
+                read.get() < size);
+        assertTrue("took " + millis + " ms", millis < 10_000);
+    }
+
+    /** A message of {@code size} octets made up as it is read, counting what was read. */
+    private static MessageContent generated(long size, AtomicLong read) {
+        byte[] line = ("x".repeat(78) + "\r\n").getBytes(StandardCharsets.US_ASCII);
+        return new MessageContent() {
+            @Override
+            public long size() {
+                return size;
+            }
+
+            @Override
+            public InputStream openStream() {
+                return new InputStream() {
+                    @Override
+                    public int read() {
+                        byte[] one = new byte[1];
+                        return read(one, 0, 1) < 0 ? -1 : one[0];
+                    }
+
+                    @Override
+                    public int read(byte[] b, int off, int len) {
+                        long pos = read.get();
+                        if (pos >= size) {
+                            return -1;
+                        }
+                        int n = (int) Math.min(len, size - pos);
+                        for (int i = 0; i < n; i++) {
+                            b[off + i] = line[(int) ((pos + i) % line.length)];
+                        }
+                        read.addAndGet(n);
+                        return n;
+                    }
+                };
+            }
+        };
+    }
+
+    @Test
+    public void manyDeliveriesAtOnce() throws Exception {
+        startSink();
+        transport = Fixtures.transport(cfg());
+        List<CompletableFuture<List<DeliveryResult>>> running = new ArrayList<>();
+        for (int i = 0; i < 40; i++) {
+            Fixtures.Request r = new Fixtures.Request().to("a" + i + "@example.org", "b" + i + "@example.org");
+            r.via(route(TlsPolicy.MAY, new NextHop("127.0.0.1", port, 0)));
+            running.add(transport.deliver(r.build()).toCompletableFuture());
+        }
+        for (CompletableFuture<List<DeliveryResult>> f : running) {
+            List<DeliveryResult> results = f.get(60, TimeUnit.SECONDS);
+            assertEquals(2, results.size());
+            results.forEach(r -> assertEquals(r.toString(), Outcome.DELIVERED, r.outcome()));
+        }
+        assertEquals(40, dumps(40).size());
+        assertTrue(transport.pool().size("example.org") <= 2);
+    }
+
+    @Test
+    public void realServerTakesMessagesOneAfterTheOther() throws Exception {
+        startSink();
+        for (int i = 0; i < 5; i++) {
+            DeliveryResult r = send(new Fixtures.Request().to("rcpt" + i + "@example.org")).get(0);
+            assertEquals(Outcome.DELIVERED, r.outcome());
+        }
+        List<String> texts = dumps(5);
+        for (int i = 0; i < 5; i++) {
+            int n = i;
+            assertTrue(texts.stream().anyMatch(t -> t.contains("X-Rcpt-Args: <rcpt" + n + "@example.org>\n")));
+        }
+        assertEquals("kept for the next message", 1, transport.pool().size("example.org"));
+    }
+}
