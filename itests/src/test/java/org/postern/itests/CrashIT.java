@@ -65,7 +65,8 @@ public class CrashIT {
         }
         dumps = work.resolve("sink");
         Files.createDirectories(dumps);
-        dumps.toFile().setWritable(true, false);
+        // smtp-sink drops root for nobody, who must be able to write its dumps here
+        Files.setPosixFilePermissions(dumps, java.nio.file.attribute.PosixFilePermissions.fromString("rwxrwxrwx"));
         int sinkPort = freePort();
         smtpPort = freePort();
         set("org.postern.smtp.listener-mx.cfg", "port", String.valueOf(smtpPort));
