@@ -35,6 +35,12 @@ import org.postern.api.mail.Header;
 @ExamReactorStrategy(PerClass.class)
 public class HotDeployIT extends PosternTestSupport {
 
+    @org.junit.Before
+    public void noDelivery() throws Exception {
+        keepMessagesInTheQueue();
+    }
+
+
     private static final String SAMPLE = "org.postern.filter-sample";
     private static final String BLOCKED = "spammer@blocked.example";
     private static final String CHANGED = "someone@changed.example";

@@ -35,6 +35,12 @@ import org.postern.api.queue.QueueEntry;
 @ExamReactorStrategy(PerClass.class)
 public class ListenerIT extends PosternTestSupport {
 
+    @org.junit.Before
+    public void noDelivery() throws Exception {
+        keepMessagesInTheQueue();
+    }
+
+
     private AuthenticatingSMTPClient tlsClient(int port) throws Exception {
         AuthenticatingSMTPClient c = new AuthenticatingSMTPClient("TLS", false, "UTF-8");
         c.setTrustManager(TRUST_ALL); // the development certificate is self-signed
@@ -122,7 +128,7 @@ public class ListenerIT extends PosternTestSupport {
             BufferedReader in = new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.US_ASCII));
             Writer out = new java.io.OutputStreamWriter(s.getOutputStream(), StandardCharsets.US_ASCII);
             assertTrue(in.readLine().startsWith("220 "));
-            out.write("HELO x\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@localhost>\r\nDATA\r\n");
+            out.write("HELO x\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<bob@localhost>\r\nDATA\r\n");
             out.write("Subject: smuggle\r\n\r\nhi\n.\r\nMAIL FROM:<evil@example.org>\r\n.\r\n");
             out.flush();
             String line;

@@ -32,6 +32,12 @@ import org.postern.api.queue.QueueStore;
 @ExamReactorStrategy(PerClass.class)
 public class MessagePathIT extends PosternTestSupport {
 
+    @org.junit.Before
+    public void noDelivery() throws Exception {
+        keepMessagesInTheQueue();
+    }
+
+
     private static final String MESSAGE = "From: Alice <alice@example.org>\r\n"
             + "To: Bob <bob@localhost>\r\n"
             + "Subject: =?UTF-8?Q?gr=C3=BC=C3=9Fe?=\r\n"

@@ -89,6 +89,7 @@ public abstract class PosternTestSupport {
                 editConfigurationFilePut("etc/org.apache.karaf.management.cfg", "rmiServerPort", String.valueOf(freePort())),
                 editConfigurationFilePut("etc/org.postern.smtp.listener-mx.cfg", "port", smtpPort),
                 editConfigurationFilePut("etc/org.postern.smtp.listener-submission.cfg", "port", submissionPort),
+                editConfigurationFilePut("etc/org.postern.delivery.local.cfg", "mailboxes", "postmaster, bob, dave"),
                 systemProperty(SMTP_PORT).value(smtpPort),
                 systemProperty(SUBMISSION_PORT).value(submissionPort),
                 systemProperty("postern.sample.jar").value(System.getProperty("postern.sample.jar")),
@@ -142,6 +143,17 @@ public abstract class PosternTestSupport {
         });
         waitFor("the console commands", () -> sessionFactory.getRegistry().getCommand("mta", "filter-list") != null
                 && sessionFactory.getRegistry().getCommand("bundle", "install") != null);
+    }
+
+    /**
+     * Stops the queue manager, so that what the listener stored stays in the queue for the test to read
+     * (with it running, a message to a local user is in its Maildir a few milliseconds after the 250).
+     */
+    protected void keepMessagesInTheQueue() throws Exception {
+        Bundle manager = bundle("org.postern.queue-manager");
+        if (manager != null && manager.getState() == Bundle.ACTIVE) {
+            manager.stop(Bundle.STOP_TRANSIENT);
+        }
     }
 
     // ---- SMTP ----

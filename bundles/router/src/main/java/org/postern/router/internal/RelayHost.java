@@ -1,5 +1,8 @@
 package org.postern.router.internal;
 
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.util.Locale;
 import java.util.regex.Pattern;
 
 import org.postern.api.mail.MailAddress;
@@ -8,12 +11,15 @@ import org.postern.api.routing.NextHop;
 /**
  * A relay host as Postfix writes it: {@code host}, {@code host:port}, {@code [address]} or
  * {@code [address]:port}, port 25 by default. An IPv6 address needs the brackets (its colons would read as a
- * port); {@code [IPv6:...]} is taken too. The brackets also say "no MX lookup", which is all there is for now.
+ * port); {@code [IPv6:...]} is taken too. Unlike Postfix, a host name is never looked up for MX records, with or
+ * without brackets: the router asks for its A/AAAA addresses only. The same syntax names the fixed next hops of a
+ * route.
  *
- * @param hop the host to connect to
+ * @param hop the host to connect to: the address, or the name (in lower-case A-labels) still to be resolved
  * @param text the canonical form, used as the route's destination (so concurrency is limited per relay host)
+ * @param literal whether the host is an IP address (nothing to resolve)
  */
-record RelayHost(NextHop hop, String text) {
+record RelayHost(NextHop hop, String text, boolean literal) {
 
     private static final Pattern IPV4 =
             Pattern.compile("(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)(\\.(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)){3}");
@@ -56,9 +62,15 @@ record RelayHost(NextHop hop, String text) {
             }
             port = Integer.parseInt(rest);
         }
+        boolean literal = isAddress(host);
         host = checkHost(host);
         NextHop hop = new NextHop(host, port, 0);
-        return new RelayHost(hop, (bracketed ? "[" + host + "]" : host) + ":" + port);
+        return new RelayHost(hop, (bracketed ? "[" + host + "]" : host) + ":" + port, literal);
+    }
+
+    /** Whether the text has the shape of an IPv4 or IPv6 address (not whether the address is a good one). */
+    static boolean isAddress(String host) {
+        return IPV4.matcher(host).matches() || (host.indexOf(':') >= 0 && IPV6.matcher(host).matches());
     }
 
     /** A literal address as it is, a host name in lower-case A-labels. */
@@ -66,8 +78,16 @@ record RelayHost(NextHop hop, String text) {
         if (host.isEmpty()) {
             throw new IllegalArgumentException("no host");
         }
-        if (IPV4.matcher(host).matches() || (host.indexOf(':') >= 0 && IPV6.matcher(host).matches())) {
-            return host;
+        if (isAddress(host)) {
+            if (host.indexOf(':') >= 0) {
+                try {
+                    // Text with a colon is parsed as an IPv6 literal, never looked up.
+                    InetAddress.getByName(host);
+                } catch (UnknownHostException e) {
+                    throw new IllegalArgumentException("bad IPv6 address '" + host + "'");
+                }
+            }
+            return host.toLowerCase(Locale.ROOT);
         }
         String name = host.endsWith(".") ? host.substring(0, host.length() - 1) : host;
         try {

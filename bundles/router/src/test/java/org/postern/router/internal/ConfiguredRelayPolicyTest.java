@@ -12,11 +12,13 @@ import java.nio.charset.StandardCharsets;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 
 import org.junit.Test;
 import org.postern.api.filter.SessionContext;
 import org.postern.api.mail.MailAddress;
+import org.postern.api.routing.Mailboxes;
 import org.postern.api.routing.RelayDecision;
 import org.postern.api.routing.RelayDecision.Outcome;
 
@@ -249,5 +251,116 @@ public class ConfiguredRelayPolicyTest {
     @Test
     public void beforeActivationEverythingIsRefused() throws Exception {
         assertDenied(check(new ConfiguredRelayPolicy(), UNTRUSTED, "user@localhost"));
+    }
+
+    // ---- the mailbox table
+
+    /** A mailbox service knowing these local parts; it records who was asked. */
+    private static final class KnownMailboxes implements Mailboxes {
+        final java.util.List<String> asked = new java.util.concurrent.CopyOnWriteArrayList<>();
+        private final java.util.Set<String> users;
+
+        KnownMailboxes(String... users) {
+            this.users = java.util.Set.of(users);
+        }
+
+        @Override
+        public CompletionStage<Boolean> exists(MailAddress address) {
+            asked.add(address.toString());
+            return CompletableFuture.supplyAsync(() -> users.contains(address.localPart().toLowerCase()));
+        }
+    }
+
+    /** Waits for an answer that may come from another thread. */
+    private static RelayDecision await(ConfiguredRelayPolicy policy, String recipient) throws Exception {
+        return policy.check(session(UNTRUSTED, null), MailAddress.parse(recipient)).toCompletableFuture()
+                .get(10, java.util.concurrent.TimeUnit.SECONDS);
+    }
+
+    @Test
+    public void unknownLocalUsersAreRefusedAtRcpt() throws Exception {
+        ConfiguredRelayPolicy policy = policy(config("local_domains", new String[] {"example.org"},
+                "relay_domains", new String[] {"backup.example"}));
+        KnownMailboxes mailboxes = new KnownMailboxes("alice");
+        policy.mailboxes = mailboxes;
+        assertEquals(Outcome.LOCAL, await(policy, "alice@example.org").outcome());
+        RelayDecision unknown = await(policy, "mallory@Example.ORG");
+        assertEquals(Outcome.DENY, unknown.outcome());
+        assertEquals(550, unknown.code());
+        assertEquals("5.1.1", unknown.enhancedStatus());
+        assertEquals("User unknown in local recipient table", unknown.text());
+        // Relay domains and relaying are not the mailbox table's business.
+        assertEquals(Outcome.RELAY, await(policy, "anyone@backup.example").outcome());
+        assertDenied(await(policy, "anyone@elsewhere.example"));
+        assertEquals(java.util.List.of("alice@example.org", "mallory@Example.ORG"), mailboxes.asked);
+    }
+
+    @Test
+    public void postmasterIsAlwaysAccepted() throws Exception {
+        ConfiguredRelayPolicy policy = policy(config("local_domains", new String[] {"example.org"}));
+        KnownMailboxes mailboxes = new KnownMailboxes();
+        policy.mailboxes = mailboxes;
+        assertEquals(Outcome.LOCAL, await(policy, "postmaster").outcome());
+        assertEquals(Outcome.LOCAL, await(policy, "PostMaster@example.org").outcome());
+        assertEquals(Outcome.DENY, await(policy, "root@example.org").outcome());
+        assertEquals(java.util.List.of("root@example.org"), mailboxes.asked);
+    }
+
+    @Test
+    public void withoutAMailboxServiceEveryLocalUserIsAccepted() throws Exception {
+        ConfiguredRelayPolicy policy = policy(config("local_domains", new String[] {"example.org"}));
+        policy.mailboxes = new KnownMailboxes();
+        assertEquals(Outcome.DENY, await(policy, "nobody@example.org").outcome());
+        policy.mailboxes = null; // the service went away
+        assertEquals(Outcome.LOCAL, check(policy, UNTRUSTED, "nobody@example.org").outcome());
+    }
+
+    private static void assertTryLater(RelayDecision decision) {
+        assertEquals(Outcome.DENY, decision.outcome());
+        assertEquals(451, decision.code());
+        assertEquals("4.3.0", decision.enhancedStatus());
+        assertEquals("Recipient lookup failed, try again later", decision.text());
+    }
+
+    @Test
+    public void aFailingMailboxLookupIsATemporaryRefusal() throws Exception {
+        ConfiguredRelayPolicy policy = policy(config("local_domains", new String[] {"example.org"}));
+        policy.mailboxes = address -> CompletableFuture.failedFuture(new IllegalStateException("LDAP down"));
+        String log = logOf(() -> {
+            try {
+                assertTryLater(await(policy, "alice@example.org"));
+            } catch (Exception e) {
+                throw new AssertionError(e);
+            }
+        });
+        assertTrue(log, log.contains("mailbox lookup for <alice@example.org> failed") && log.contains("LDAP down"));
+        policy.mailboxes = address -> {
+            throw new IllegalStateException("bug");
+        };
+        assertTryLater(await(policy, "alice@example.org"));
+        policy.mailboxes = address -> null;
+        assertTryLater(await(policy, "alice@example.org"));
+        policy.mailboxes = address -> CompletableFuture.completedFuture(null);
+        assertTryLater(await(policy, "alice@example.org"));
+    }
+
+    @Test
+    public void aSlowMailboxLookupTimesOut() throws Exception {
+        ConfiguredRelayPolicy policy = policy(config("local_domains", new String[] {"example.org"},
+                "mailbox_timeout", 100L));
+        CompletableFuture<Boolean> never = new CompletableFuture<>();
+        policy.mailboxes = address -> never;
+        long start = System.nanoTime();
+        String log = logOf(() -> {
+            try {
+                assertTryLater(await(policy, "alice@example.org"));
+            } catch (Exception e) {
+                throw new AssertionError(e);
+            }
+        });
+        long ms = java.util.concurrent.TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+        assertTrue(ms + " ms", ms >= 100 && ms < 5000);
+        assertTrue(log, log.contains("timed out after 100 ms"));
+        assertTrue("the service's own future is left alone", !never.isDone());
     }
 }

@@ -49,4 +49,10 @@ final class Fakes {
         }
         return buffer.toString(StandardCharsets.UTF_8).replace("\r\n", "\n");
     }
+
+    /** The cells of --no-format output, trimmed (ShellTable pads them even then). */
+    static java.util.List<java.util.List<String>> rows(String output) {
+        return output.lines().map(line -> java.util.Arrays.stream(line.split("\t", -1)).map(String::trim).toList())
+                .toList();
+    }
 }
