@@ -1,0 +1,183 @@
+package org.postern.itests;
+
+import static org.junit.Assert.fail;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.GroupPrincipal;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A real Dovecot LMTP server (Debian package dovecot-lmtpd) for the tests: its own configuration, state,
+ * logs and Maildirs in a temporary folder, listening on 127.0.0.1 and a free port. Started by the test,
+ * stopped by {@link #close()}. A copy of delivery-local's test helper (test code is not shared between modules).
+ */
+final class Dovecot implements AutoCloseable {
+
+    private static final List<String> BINARIES = List.of("/usr/sbin/dovecot", "/usr/local/sbin/dovecot");
+
+    private final Process process;
+    private final Path dir;
+    private final int port;
+
+    private Dovecot(Process process, Path dir, int port) {
+        this.process = process;
+        this.dir = dir;
+        this.port = port;
+    }
+
+    /** Starts Dovecot with LMTP only, knowing the given users; fails the test when it cannot. */
+    static Dovecot start(Path dir, List<String> users) throws Exception {
+        String binary = BINARIES.stream().filter(b -> Files.isExecutable(Path.of(b))).findFirst().orElse(null);
+        if (binary == null) {
+            fail("dovecot not found in " + BINARIES + ": the LMTP tests need a real Dovecot LMTP server; "
+                    + "install it with: apt-get install dovecot-lmtpd");
+        }
+        Path mail = Files.createDirectories(dir.resolve("mail"));
+        int uid = (Integer) Files.getAttribute(dir, "unix:uid");
+        int gid = (Integer) Files.getAttribute(dir, "unix:gid");
+        // Dovecot's own processes run as whoever starts it; as non-root it can use no other user or group
+        String internalUser = Files.getOwner(dir).getName();
+        String internalGroup = ((GroupPrincipal) Files.getAttribute(dir, "posix:group")).getName();
+        if (uid == 0) {
+            // Dovecot never delivers mail as root ("userdb returned 0 as uid"): as root, deliver as nobody.
+            int[] nobody = passwdEntry("nobody");
+            uid = nobody[0];
+            gid = nobody[1];
+            Files.setAttribute(mail, "unix:uid", uid);
+            Files.setAttribute(mail, "unix:gid", gid);
+            Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx--x--x")); // nobody passes through
+        }
+        StringBuilder passwd = new StringBuilder();
+        for (String user : users) {
+            passwd.append(user).append(":{PLAIN}secret\n");
+        }
+        Files.writeString(dir.resolve("users"), passwd);
+        int port = freePort();
+        String conf = """
+                base_dir = %1$s/run
+                state_dir = %1$s/state
+                log_path = %1$s/dovecot.log
+                protocols = lmtp
+                listen = 127.0.0.1
+                ssl = no
+                default_internal_user = %2$s
+                default_internal_group = %6$s
+                default_login_user = %2$s
+                first_valid_uid = 0
+                mail_location = maildir:%1$s/mail/%%n/Maildir
+                # LMTP asks the userdb whether a user exists; static says yes to anyone the passdb knows
+                passdb {
+                  driver = passwd-file
+                  args = username_format=%%n %1$s/users
+                }
+                userdb {
+                  driver = static
+                  args = uid=%3$d gid=%4$d home=%1$s/home/%%n
+                }
+                service lmtp {
+                  inet_listener lmtp {
+                    address = 127.0.0.1
+                    port = %5$d
+                  }
+                }
+                """.formatted(dir, internalUser, uid, gid, port, internalGroup);
+        Path confFile = dir.resolve("dovecot.conf");
+        Files.writeString(confFile, conf);
+        Process process = new ProcessBuilder(binary, "-F", "-c", confFile.toString())
+                .redirectErrorStream(true).redirectOutput(dir.resolve("dovecot.out").toFile()).start();
+        Dovecot dovecot = new Dovecot(process, dir, port);
+        dovecot.awaitGreeting();
+        return dovecot;
+    }
+
+    int port() {
+        return port;
+    }
+
+    Path maildir(String user) {
+        return dir.resolve("mail").resolve(user).resolve("Maildir");
+    }
+
+    /** Dovecot's log and output, for failure messages. */
+    String log() {
+        StringBuilder text = new StringBuilder();
+        for (String name : List.of("dovecot.out", "dovecot.log")) {
+            try {
+                text.append("--- ").append(name).append('\n').append(Files.readString(dir.resolve(name)));
+            } catch (IOException e) {
+                text.append("--- ").append(name).append(": ").append(e).append('\n');
+            }
+        }
+        return text.toString();
+    }
+
+    /** Ready when the lmtp process greets: the master alone listening is not enough. */
+    private void awaitGreeting() throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
+        String last = "";
+        while (System.nanoTime() < deadline) {
+            if (!process.isAlive()) {
+                fail("dovecot exited with " + process.exitValue() + "\n" + log());
+            }
+            try (Socket socket = new Socket()) {
+                socket.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 1000);
+                socket.setSoTimeout(5000);
+                String line = new BufferedReader(new InputStreamReader(socket.getInputStream(),
+                        StandardCharsets.US_ASCII)).readLine();
+                if (line != null && line.startsWith("220 ")) {
+                    socket.getOutputStream().write("QUIT\r\n".getBytes(StandardCharsets.US_ASCII));
+                    return;
+                }
+                last = String.valueOf(line);
+            } catch (IOException e) {
+                last = e.toString();
+            }
+            Thread.sleep(100);
+        }
+        close();
+        fail("dovecot did not greet on 127.0.0.1:" + port + " (last: " + last + ")\n" + log());
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+        List<ProcessHandle> children = process.descendants().toList();
+        process.destroy(); // SIGTERM: the master stops its children
+        if (!process.waitFor(10, TimeUnit.SECONDS)) {
+            process.destroyForcibly();
+            process.waitFor(5, TimeUnit.SECONDS);
+        }
+        for (ProcessHandle child : children) {
+            if (child.isAlive()) {
+                child.destroyForcibly();
+            }
+        }
+    }
+
+    private static int[] passwdEntry(String user) throws IOException {
+        for (String line : Files.readAllLines(Path.of("/etc/passwd"))) {
+            String[] fields = line.split(":");
+            if (fields.length > 3 && fields[0].equals(user)) {
+                return new int[] {Integer.parseInt(fields[2]), Integer.parseInt(fields[3])};
+            }
+        }
+        fail("no user '" + user + "' in /etc/passwd to deliver test mail as (Dovecot refuses root)");
+        return null;
+    }
+
+    private static int freePort() throws IOException {
+        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            return socket.getLocalPort();
+        }
+    }
+}
