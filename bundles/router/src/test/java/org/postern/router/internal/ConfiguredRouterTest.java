@@ -337,4 +337,17 @@ public class ConfiguredRouterTest {
         keeping.route(MailAddress.parse("a@example.net")).toCompletableFuture().obtrudeValue(null);
         assertNotEquals(null, route(keeping, "a@example.net"));
     }
+
+    @Test
+    public void dottedNumbersMustBeAnAddress() {
+        for (String bad : new String[] {"[127.0.0.300]:25", "127.0.0.300", "[1.2.3]"}) {
+            try {
+                RelayHost.parse(bad);
+                org.junit.Assert.fail(bad + " was taken");
+            } catch (IllegalArgumentException expected) {
+                // refused, as a console user is told
+            }
+        }
+        org.junit.Assert.assertEquals("[127.0.0.9]:2525", RelayHost.parse("[127.0.0.9]:2525").text());
+    }
 }

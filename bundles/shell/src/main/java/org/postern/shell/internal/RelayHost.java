@@ -66,6 +66,9 @@ record RelayHost(NextHop hop, String text, boolean literal) {
             port = Integer.parseInt(rest);
         }
         boolean literal = isAddress(host);
+        if (!literal && host.matches("[0-9.]+")) {
+            throw new IllegalArgumentException("'" + host + "' is not a valid IPv4 address"); // RFC 1123 2.1
+        }
         host = checkHost(host);
         NextHop hop = new NextHop(host, port, 0);
         return new RelayHost(hop, (bracketed ? "[" + host + "]" : host) + ":" + port, literal);
