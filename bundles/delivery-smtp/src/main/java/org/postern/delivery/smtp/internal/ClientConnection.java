@@ -81,6 +81,9 @@ final class ClientConnection {
      */
     static ClientConnection connect(EventLoopGroup group, Relay relay, TlsPolicy policy, int timeoutSeconds)
             throws SessionException {
+        if (group.isShuttingDown()) { // deactivated while this delivery ran: no new connection, say why
+            throw new SessionException("4.3.0", "smtp transport is stopping", false);
+        }
         ClientConnection[] holder = new ClientConnection[1];
         Bootstrap bootstrap = new Bootstrap()
                 .group(group)
@@ -282,18 +285,40 @@ final class ClientConnection {
     void startTls(SslContext context, String peerHost, int timeoutSeconds) throws SessionException {
         SslHandler ssl = context.newHandler(channel.alloc(), peerHost, relay.hop().port());
         ssl.setHandshakeTimeoutMillis(timeoutSeconds * 1000L);
-        channel.eventLoop().execute(() -> {
-            // A fresh decoder: bytes that came in clear after the 220 must not pass for a reply under TLS.
-            // The old one hands such bytes on, and the reply handler closes the connection when it sees them.
-            channel.pipeline().replace("decoder", "decoder", new SmtpResponseDecoder(MAX_REPLY_LINE));
-            channel.pipeline().addFirst("tls", ssl);
-        });
         Future<Channel> handshake = ssl.handshakeFuture();
-        handshake.awaitUninterruptibly(timeoutSeconds * 1000L + 1000L);
+        // The wait ends with the handshake or with the connection: an SslHandler never added (the server hung
+        // up right after its 220, and the pipeline is gone) never completes its handshake future.
+        CompletableFuture<Void> over = new CompletableFuture<>();
+        handshake.addListener(f -> over.complete(null));
+        channel.closeFuture().addListener(f -> over.complete(null));
+        try {
+            channel.eventLoop().execute(() -> {
+                if (!channel.isActive()) {
+                    return;
+                }
+                // A fresh decoder: bytes that came in clear after the 220 must not pass for a reply under TLS.
+                // The old one hands such bytes on, and the reply handler closes the connection when it sees them.
+                channel.pipeline().replace("decoder", "decoder", new SmtpResponseDecoder(MAX_REPLY_LINE));
+                channel.pipeline().addFirst("tls", ssl);
+            });
+        } catch (RejectedExecutionException e) { // the transport is stopping
+            close();
+            throw new SessionException("4.7.5", "TLS handshake with " + relay + " failed: transport stopping", false);
+        }
+        try {
+            over.get(timeoutSeconds * 1000L + 1000L, TimeUnit.MILLISECONDS);
+        } catch (TimeoutException | ExecutionException e) {
+            // judged below
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            close();
+            throw new SessionException(STATUS_LOST, "delivery interrupted while starting TLS", false);
+        }
         if (!handshake.isSuccess()) {
             close();
             Throwable cause = handshake.cause();
-            String why = cause == null ? "timed out" : rootMessage(cause);
+            String why = cause != null ? rootMessage(cause)
+                    : over.isDone() ? "connection closed" : "timed out";
             throw new SessionException("4.7.5", "TLS handshake with " + relay + " failed: " + why, false);
         }
         SSLSession session = ssl.engine().getSession();

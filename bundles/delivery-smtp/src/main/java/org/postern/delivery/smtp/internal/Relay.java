@@ -36,12 +36,14 @@ record Relay(NextHop hop, InetAddress address) {
         return new InetSocketAddress(address, hop.port());
     }
 
+    /** The name the router resolved (an MX or smarthost name) when it kept one, else the host as given:
+     *  what the certificate must match under the verify policy, and what logs and DSNs call the relay. */
     String host() {
-        return hop.host();
+        return hop.hostName();
     }
 
     @Override
     public String toString() {
-        return hop.host() + "[" + address.getHostAddress() + "]:" + hop.port();
+        return hop.hostName() + "[" + address.getHostAddress() + "]:" + hop.port();
     }
 }

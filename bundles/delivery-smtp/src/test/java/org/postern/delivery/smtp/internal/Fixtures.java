@@ -15,6 +15,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 
 import javax.net.ssl.KeyManagerFactory;
 import javax.net.ssl.SSLContext;
@@ -142,6 +143,42 @@ final class Fixtures {
             @Override
             public InputStream openStream() {
                 return new ByteArrayInputStream(content);
+            }
+        };
+    }
+
+    /** A message of {@code size} octets made up as it is read, counting what was read. */
+    static MessageContent generated(long size, AtomicLong read) {
+        byte[] line = ("x".repeat(78) + "\r\n").getBytes(StandardCharsets.US_ASCII);
+        return new MessageContent() {
+            @Override
+            public long size() {
+                return size;
+            }
+
+            @Override
+            public InputStream openStream() {
+                return new InputStream() {
+                    @Override
+                    public int read() {
+                        byte[] one = new byte[1];
+                        return read(one, 0, 1) < 0 ? -1 : one[0];
+                    }
+
+                    @Override
+                    public int read(byte[] b, int off, int len) {
+                        long pos = read.get();
+                        if (pos >= size) {
+                            return -1;
+                        }
+                        int n = (int) Math.min(len, size - pos);
+                        for (int i = 0; i < n; i++) {
+                            b[off + i] = line[(int) ((pos + i) % line.length)];
+                        }
+                        read.addAndGet(n);
+                        return n;
+                    }
+                };
             }
         };
     }

@@ -107,6 +107,10 @@ final class ScriptedServer implements Closeable {
         volatile boolean pipelinedUninvited;
         volatile String handshakeError;
         volatile boolean ended;
+        /** Set by a script: after this answer the server reads nothing more and says nothing (a stalled peer). */
+        volatile boolean stopReading;
+        /** Set by a script: after this answer the server hangs up. */
+        volatile boolean closeAfterAnswer;
         private volatile Socket socket;
         private boolean underTls;
         private boolean mailAccepted;
@@ -155,7 +159,13 @@ final class ScriptedServer implements Closeable {
                         return;
                     }
                     track(verb, answer);
-                    if (verb.equals("QUIT")) {
+                    if (verb.equals("QUIT") || closeAfterAnswer) {
+                        return;
+                    }
+                    if (stopReading) {
+                        while (!server.isClosed()) {
+                            Thread.sleep(50);
+                        }
                         return;
                     }
                     if (verb.equals("STARTTLS") && answer.startsWith("220") && tls != null) {

@@ -113,6 +113,27 @@ public class SmtpTlsTest {
     }
 
     @Test
+    public void hangUpRightAfterTheStartTlsReplyEndsTheHandshakeAtOnce() throws Exception {
+        // The connection is gone before TLS is put under it: nothing is left to wait for, whatever the timeout.
+        ScriptedServer s = server("127.0.0.1", false);
+        s.extensions.add("STARTTLS");
+        s.script = (session, line) -> {
+            if (line.equals("STARTTLS") && session.verbs().size() == 2) {
+                session.closeAfterAnswer = true;
+                return "220 2.0.0 Ready to start TLS";
+            }
+            return null;
+        };
+        transport = Fixtures.transport(cfg("starttls_timeout", 60));
+        long start = System.nanoTime();
+        DeliveryResult r = send(TlsPolicy.MAY, hop(s)).get(0);
+        long millis = (System.nanoTime() - start) / 1_000_000;
+        assertTrue("took " + millis + " ms", millis < 5000);
+        assertEquals(r.toString(), Outcome.DELIVERED, r.outcome());
+        assertEquals("tried again in clear", 2, s.sessions.size());
+    }
+
+    @Test
     public void noneNeverStartsTls() throws Exception {
         ScriptedServer s = server("127.0.0.1", true);
         assertEquals(Outcome.DELIVERED, send(TlsPolicy.NONE, hop(s)).get(0).outcome());

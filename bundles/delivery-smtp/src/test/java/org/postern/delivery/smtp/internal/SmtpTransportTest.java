@@ -12,10 +12,14 @@ import static org.postern.delivery.smtp.internal.Fixtures.route;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 
 import org.junit.After;
 import org.junit.Test;
@@ -472,6 +476,72 @@ public class SmtpTransportTest {
         assertTrue("took " + millis + " ms", millis >= 900 && millis < 3000);
         assertResult(r, Outcome.DEFERRED, "4.4.2", "conversation with 127.0.0.1[127.0.0.1]:" + s.port()
                 + " timed out while receiving the initial server greeting", null);
+    }
+
+    /**
+     * What made SmtpSinkTest.manyDeliveriesAtOnce hang in CI, made deterministic: a listener whose accept queue
+     * holds the connection but whose server never takes it. The TCP connect succeeds, nobody ever speaks, and
+     * no RST comes (SMTP servers speak first, so the client sends nothing that could draw one). Only the
+     * greeting timeout ends it; then the next hop gets the message.
+     */
+    @Test
+    public void connectedButNeverAcceptedHopGivesWayToTheNextAfterTheGreetingTimeout() throws Exception {
+        try (ServerSocket deaf = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.2"))) {
+            ScriptedServer good = server("127.0.0.3");
+            transport("greeting_timeout", 2);
+            Route route = route(TlsPolicy.MAY, new NextHop("127.0.0.2", deaf.getLocalPort(), 0), hop(good));
+            long start = System.nanoTime();
+            List<DeliveryResult> results = deliver(transport, new Fixtures.Request().to("a@example.org", "b@example.org").via(route));
+            long millis = (System.nanoTime() - start) / 1_000_000;
+
+            assertTrue("took " + millis + " ms", millis >= 1900 && millis < 8000);
+            for (DeliveryResult r : results) {
+                assertResult(r, Outcome.DELIVERED, "2.0.0", "250 2.0.0 Ok: queued as Q1", "127.0.0.3");
+            }
+            assertEquals(1, good.messages().size());
+        }
+    }
+
+    /**
+     * Deactivation (bundle stop, config removal) while deliveries wait with the default timeouts of minutes:
+     * every stage completes, normally, with every recipient deferred, within seconds; a delivery asked for
+     * afterwards is deferred at once. Never a failed stage (Transport's contract keeps those for faults).
+     */
+    @Test
+    public void deactivationEndsRunningDeliveriesDeferred() throws Exception {
+        ScriptedServer silent = server("127.0.0.1");
+        silent.greeting = ScriptedServer.HANG;
+        ScriptedServer slowDot = server("127.0.0.2");
+        slowDot.script = (session, line) -> line.equals(".") ? ScriptedServer.HANG : null;
+        ScriptedServer noTls = server("127.0.0.3");
+        noTls.extensions.add("STARTTLS");
+        noTls.script = (session, line) -> line.equals("STARTTLS") ? "220 2.0.0 Ready to start TLS"
+                : session.verbs().contains("STARTTLS") ? ScriptedServer.HANG : null;
+        SmtpTransport t = transport();
+        List<CompletableFuture<List<DeliveryResult>>> running = List.of(
+                t.deliver(request(silent, "a@example.org", "b@example.org").build()).toCompletableFuture(),
+                t.deliver(request(slowDot, "c@example.org").build()).toCompletableFuture(),
+                t.deliver(new Fixtures.Request().to("d@example.org").via(route(TlsPolicy.ENCRYPT, hop(noTls))).build())
+                        .toCompletableFuture());
+        waitFor(() -> silent.sessions.size() == 1 && slowDot.messages().size() == 1
+                && noTls.sessions.size() == 1 && noTls.session(0).verbs().contains("STARTTLS"),
+                "every delivery to wait: for a greeting, for the reply to the dot, in the TLS handshake");
+
+        long start = System.nanoTime();
+        t.deactivate();
+        transport = null;
+        for (CompletableFuture<List<DeliveryResult>> f : running) {
+            for (DeliveryResult r : f.get(10, TimeUnit.SECONDS)) {
+                assertEquals(r.toString(), Outcome.DEFERRED, r.outcome());
+                assertTrue(r.toString(), r.status().startsWith("4."));
+            }
+        }
+        long millis = (System.nanoTime() - start) / 1_000_000;
+        assertTrue("took " + millis + " ms", millis < 10_000);
+        assertEquals(2, running.get(0).get().size());
+
+        CompletableFuture<List<DeliveryResult>> late = t.deliver(request(slowDot, "e@example.org").build()).toCompletableFuture();
+        assertResult(late.get(1, TimeUnit.SECONDS).get(0), Outcome.DEFERRED, "4.3.0", "smtp transport is stopping", null);
     }
 
     @Test
