@@ -8,10 +8,10 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import java.util.zip.CRC32;
 
 import org.postern.api.mail.Envelope;
 import org.postern.api.mail.Header;
@@ -23,9 +23,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * A message streaming into spool/incoming/. {@code write} only appends to a buffer (a full buffer goes to
- * the page cache, never fsync), so it is fit for an event loop; the commit's fsync runs on the store's
- * executor. Each public method takes this object's lock: writes come from an event loop, reads from filter
- * threads, the commit from the executor.
+ * the page cache, never fsync) and updates a CRC-32, so it is fit for an event loop; the commit copies the
+ * file into the journal, whose sync makes it durable. Each public method takes this object's lock: writes
+ * come from an event loop, reads from filter threads, the commit from the committer.
  */
 final class FilePendingMessage implements PendingMessage {
 
@@ -38,15 +38,20 @@ final class FilePendingMessage implements PendingMessage {
     private final FileQueueStore store;
     private final FileChannel channel;
     private final OutputStream out;
+    private final CRC32 crc = new CRC32();
     private Path file;
     private long size;
     private Status status = Status.OPEN;
 
-    FilePendingMessage(String id, Path file, FileQueueStore store) throws IOException {
+    /**
+     * @param channel open on {@code file} for writing and reading (the commit copies the file into the
+     *        journal); the file may be a recycled one with old bytes, which the commit cuts off
+     */
+    FilePendingMessage(String id, Path file, FileChannel channel, FileQueueStore store) {
         this.id = id;
         this.file = file;
         this.store = store;
-        this.channel = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+        this.channel = channel;
         this.out = new BufferedOutputStream(Channels.newOutputStream(channel), BUFFER_SIZE);
     }
 
@@ -62,6 +67,7 @@ final class FilePendingMessage implements PendingMessage {
         }
         try {
             out.write(bytes, offset, length);
+            crc.update(bytes, offset, length);
             size += length;
         } catch (IOException e) {
             throw Spool.failure(id + ": cannot write message", e);
@@ -113,23 +119,23 @@ final class FilePendingMessage implements PendingMessage {
             }
             status = Status.ABORTED;
             closeQuietly();
-            try {
-                Files.deleteIfExists(file);
-            } catch (IOException e) {
-                LOG.warn("{}: cannot delete aborted message {}: {}", id, file, e.toString());
-            }
+            store.discard(this, file);
         }
-        store.forget(this);
     }
 
-    /** Flushes, fsyncs and closes the file: the first half of a commit. */
-    synchronized void syncAndClose() throws IOException {
+    /** Pushes buffered bytes to the file (no fsync), cuts what a recycled file held beyond them, gives the channel. */
+    synchronized FileChannel flushForCommit() throws IOException {
         out.flush();
-        channel.force(true);
-        out.close();
+        channel.truncate(size);
+        return channel;
     }
 
-    /** Moves the synced file into the queue directory, under the lock so a reader never sees a stale path. */
+    /** CRC-32 of every byte written. */
+    synchronized int crc() {
+        return (int) crc.getValue();
+    }
+
+    /** Moves the file into the queue directory, under the lock so a reader never sees a stale path. */
     synchronized void moveTo(Path target) throws IOException {
         Files.move(file, target, StandardCopyOption.ATOMIC_MOVE);
         file = target;
@@ -137,6 +143,7 @@ final class FilePendingMessage implements PendingMessage {
 
     synchronized void committed() {
         status = Status.COMMITTED;
+        closeQuietly(); // flushed already
     }
 
     /** The commit failed and cleaned up its files; abort is now harmless. */

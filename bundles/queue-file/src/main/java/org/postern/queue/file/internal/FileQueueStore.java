@@ -1,6 +1,7 @@
 package org.postern.queue.file.internal;
 
 import java.io.IOException;
+import java.nio.channels.FileChannel;
 import java.nio.file.DirectoryStream;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
@@ -11,20 +12,24 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.EnumMap;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentSkipListMap;
+import java.util.concurrent.ConcurrentSkipListSet;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -56,11 +61,14 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The default QueueStore: one .msg and one .env file per entry in a spool directory on local disk (see
- * {@link Spool}), with every entry also held in memory so that list, lease and stats never touch the disk.
+ * {@link Spool}), made durable through a group-committed write-ahead log (see {@link Journal}), with every
+ * entry also held in memory so that list, lease and stats never touch the disk.
  *
- * <p>Each entry's in-memory slot is its lock: a change is written to disk (atomically) under it and only
- * then made visible. Leases live in memory only; after a restart every entry is free again, which is what
- * "a lease not followed by a record is given up" asks for.
+ * <p>Each entry's in-memory slot is its lock: a change is made durable under it and only then made
+ * visible. Three ordered indexes keep the big queries cheap: by arrival (list pages oldest first without
+ * sorting), by next attempt (lease takes the earliest due without a scan) and by lease expiry. Leases live
+ * in memory only; after a restart every entry is free again, which is what "a lease not followed by a
+ * record is given up" asks for.
  */
 @Component(service = QueueStore.class, configurationPid = FileQueueStore.PID, immediate = true)
 @Designate(ocd = FileQueueStore.Config.class)
@@ -78,16 +86,25 @@ public class FileQueueStore implements QueueStore {
     }
 
     private static final Logger LOG = LoggerFactory.getLogger(FileQueueStore.class);
-    private static final int COMMIT_THREADS = 4;
     private static final long SHUTDOWN_WAIT_SECONDS = 30;
+    /** fsyncs of a checkpoint and recovery's parsing run this wide: ext4 folds concurrent fsyncs into one journal commit. */
+    private static final int SYNC_THREADS = 8;
+    private static final int RECOVERY_CHUNK = 1000;
 
     private final Clock clock;
     private final ExecutorService providedExecutor;
+    private final long checkpointMillis;
     private final Map<String, Slot> index = new ConcurrentHashMap<>();
+    private final ConcurrentSkipListMap<Key, Slot> byArrival = new ConcurrentSkipListMap<>();
+    private final ConcurrentSkipListSet<Key> due = new ConcurrentSkipListSet<>();
+    private final ConcurrentSkipListSet<Key> leases = new ConcurrentSkipListSet<>();
     private final Set<FilePendingMessage> open = ConcurrentHashMap.newKeySet();
     private QueueIds ids;
     private Spool spool;
     private ExecutorService executor;
+    private ThreadPoolExecutor syncPool;
+    private ThreadPoolExecutor preparePool;
+    Journal journal;
 
     // Optional: with no EventAdmin nobody hears of new messages at once; the queue manager's scan still finds them.
     @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC,
@@ -98,10 +115,16 @@ public class FileQueueStore implements QueueStore {
         this(Clock.systemUTC(), null);
     }
 
-    /** For tests: a clock to control time and, when not null, the executor commits run on. */
+    /** For tests: a clock to control time and, when not null, the executor the committer runs on. */
     FileQueueStore(Clock clock, ExecutorService executor) {
+        this(clock, executor, Journal.CHECKPOINT_MILLIS);
+    }
+
+    /** For tests: as above, and how often the journal is checkpointed (0: only at deactivate). */
+    FileQueueStore(Clock clock, ExecutorService executor, long checkpointMillis) {
         this.clock = clock;
         this.providedExecutor = executor;
+        this.checkpointMillis = checkpointMillis;
     }
 
     @Activate
@@ -112,14 +135,38 @@ public class FileQueueStore implements QueueStore {
                 : Paths.get(dir);
         spool = new Spool(root.toAbsolutePath());
         ids = new QueueIds(clock);
-        recover();
-        executor = providedExecutor != null ? providedExecutor : Executors.newFixedThreadPool(COMMIT_THREADS,
-                new NamedThreads("postern-queue-commit-"));
+        syncPool = new ThreadPoolExecutor(SYNC_THREADS, SYNC_THREADS, 30, TimeUnit.SECONDS,
+                new LinkedBlockingQueue<>(), new NamedThreads("postern-queue-sync-"));
+        syncPool.allowCoreThreadTimeOut(true);
+        executor = providedExecutor != null ? providedExecutor
+                : Executors.newSingleThreadExecutor(new NamedThreads("postern-queue-commit-"));
+        preparePool = new ThreadPoolExecutor(Journal.PREPARE_THREADS, Journal.PREPARE_THREADS, 30, TimeUnit.SECONDS,
+                new LinkedBlockingQueue<>(), new NamedThreads("postern-queue-prepare-"));
+        preparePool.allowCoreThreadTimeOut(true);
+        journal = new Journal(spool, index::containsKey, executor, preparePool, syncPool,
+                Executors.newSingleThreadScheduledExecutor(new NamedThreads("postern-queue-checkpoint-")),
+                checkpointMillis);
+        try {
+            long started = System.nanoTime();
+            journal.recover();
+            recover(started);
+        } catch (IOException | RuntimeException e) {
+            journal.abort();
+            executor.shutdownNow();
+            preparePool.shutdownNow();
+            syncPool.shutdownNow();
+            throw e;
+        }
+        journal.start();
     }
 
-    /** Lets commits already handed to the executor finish; later commits fail, so no 250 is given for them. */
+    /**
+     * Lets changes already handed to the committer finish and checkpoints them; later commits fail, so no
+     * 250 is given for them.
+     */
     @Deactivate
     void deactivate() {
+        journal.stop(TimeUnit.SECONDS.toMillis(SHUTDOWN_WAIT_SECONDS));
         executor.shutdown();
         try {
             if (!executor.awaitTermination(SHUTDOWN_WAIT_SECONDS, TimeUnit.SECONDS)) {
@@ -130,11 +177,24 @@ public class FileQueueStore implements QueueStore {
             executor.shutdownNow();
             Thread.currentThread().interrupt();
         }
+        preparePool.shutdown();
+        syncPool.shutdown();
         // Messages still being received are unfinished transactions: their clients get no 250 from us.
         for (FilePendingMessage pending : List.copyOf(open)) {
             pending.abort();
         }
         index.clear();
+        byArrival.clear();
+        due.clear();
+        leases.clear();
+    }
+
+    /** For tests: stops as a killed process would, leaving the spool as it is (no checkpoint, no cleanup). */
+    void halt() {
+        journal.abort();
+        executor.shutdownNow();
+        preparePool.shutdownNow();
+        syncPool.shutdownNow();
     }
 
     // ---- storing
@@ -147,7 +207,8 @@ public class FileQueueStore implements QueueStore {
                 continue;
             }
             try {
-                FilePendingMessage pending = new FilePendingMessage(id, spool.incomingMsg(id), this);
+                FilePendingMessage pending = new FilePendingMessage(id, spool.incomingMsg(id),
+                        spool.createFile(spool.incomingMsg(id), true), this);
                 open.add(pending);
                 return pending;
             } catch (FileAlreadyExistsException e) {
@@ -160,41 +221,69 @@ public class FileQueueStore implements QueueStore {
         }
     }
 
-    /** Called by a pending message's commit: the durable part runs on the executor. */
+    /** Called by a pending message's commit: the durable part is the committer's. */
     CompletionStage<String> commit(FilePendingMessage pending, Envelope envelope, List<Header> addedHeaders,
                                    String quarantineReason) {
         open.remove(pending);
         CompletableFuture<String> result = new CompletableFuture<>();
-        try {
-            executor.execute(() -> store(pending, envelope, addedHeaders, quarantineReason, result));
-        } catch (RejectedExecutionException e) {
-            cleanUpFailedCommit(pending);
-            result.completeExceptionally(new QueueException("queue store is stopping", e, false));
-        }
+        journal.submit(new CommitJob(pending, envelope, addedHeaders, quarantineReason, result));
         return result;
     }
 
-    void forget(FilePendingMessage pending) {
+    /** An aborted message is gone: its file goes back to the spool for reuse. */
+    void discard(FilePendingMessage pending, Path file) {
         open.remove(pending);
+        try {
+            spool.discard(file);
+        } catch (IOException e) {
+            LOG.warn("{}: cannot delete aborted message {}: {}", pending.id(), file, e.toString());
+        }
     }
 
-    private void store(FilePendingMessage pending, Envelope envelope, List<Header> addedHeaders,
-                       String quarantineReason, CompletableFuture<String> result) {
-        String id = pending.id();
-        try {
-            pending.syncAndClose();
+    /** A new entry: its message is moved into queue/ and copied into the log, its .env written beside it. */
+    private final class CommitJob extends Journal.Job {
+        private final FilePendingMessage pending;
+        private final Envelope envelope;
+        private final List<Header> addedHeaders;
+        private final String quarantineReason;
+        private final CompletableFuture<String> result;
+        private QueueEntry entry;
+
+        CommitJob(FilePendingMessage pending, Envelope envelope, List<Header> addedHeaders, String quarantineReason,
+                  CompletableFuture<String> result) {
+            super(pending.id());
+            this.pending = pending;
+            this.envelope = envelope;
+            this.addedHeaders = addedHeaders;
+            this.quarantineReason = quarantineReason;
+            this.result = result;
+        }
+
+        @Override
+        boolean creates() {
+            return true;
+        }
+
+        @Override
+        Wal.Record prepare() throws IOException {
+            FileChannel bytes = pending.flushForCommit();
             boolean quarantined = quarantineReason != null;
-            QueueEntry entry = new QueueEntry(id, envelope, pending.size(), addedHeaders,
+            entry = new QueueEntry(id, envelope, pending.size(), addedHeaders,
                     quarantined ? State.QUARANTINED : State.QUEUED,
                     envelope.recipients().stream().map(RecipientStatus::pending).toList(), 0,
                     quarantined ? null : clock.instant(), null, quarantineReason);
+            byte[] env = EntryCodec.encode(entry);
             // The .msg first: an .env never names bytes that are not in place.
             pending.moveTo(spool.msg(id));
-            spool.writeEnv(id, EntryCodec.encode(entry));
-            spool.syncQueueDir();
-            index.put(id, new Slot(entry));
+            spool.createEnv(id, env);
+            return Wal.Record.entry(id, env, bytes, entry.size(), pending.crc());
+        }
+
+        @Override
+        void durable() {
             pending.committed();
-            if (quarantined) {
+            add(new Slot(entry));
+            if (quarantineReason != null) {
                 LOG.info("{}: queued from=<{}> nrcpt={} size={} quarantined: {}", id, envelope.sender(),
                         envelope.recipients().size(), entry.size(), quarantineReason);
             } else {
@@ -203,12 +292,79 @@ public class FileQueueStore implements QueueStore {
             }
             postQueued(entry); // before the 250 goes out: the entry is durable and visible already
             result.complete(id);
-        } catch (IOException | RuntimeException e) {
-            LOG.warn("{}: commit failed: {}", id, e.toString());
+        }
+
+        @Override
+        void failed(QueueException error, boolean prepared) {
+            LOG.warn("{}: commit failed: {}", id, error.getMessage());
             cleanUpFailedCommit(pending);
-            result.completeExceptionally(e instanceof IOException io
-                    ? Spool.failure(id + ": cannot store message", io)
-                    : new QueueException(id + ": cannot store message: " + e, e, false));
+            result.completeExceptionally(error);
+        }
+    }
+
+    /** A new state of an existing entry. The caller holds the slot's lock and applies it once durable. */
+    private final class StateJob extends Journal.Job {
+        final CompletableFuture<Void> done = new CompletableFuture<>();
+        private final QueueEntry previous;
+        private final byte[] env;
+
+        StateJob(QueueEntry previous, QueueEntry updated) {
+            super(updated.id());
+            this.previous = previous;
+            this.env = EntryCodec.encode(updated);
+        }
+
+        @Override
+        Wal.Record prepare() throws IOException {
+            spool.rewriteEnv(id, env);
+            return Wal.Record.state(id, env);
+        }
+
+        @Override
+        void durable() {
+            done.complete(null);
+        }
+
+        @Override
+        void failed(QueueException error, boolean prepared) {
+            if (prepared) {
+                try {
+                    spool.rewriteEnv(id, EntryCodec.encode(previous));
+                } catch (IOException | RuntimeException e) {
+                    // Not durable either way: the log, which decides after a crash, has the previous state.
+                    LOG.error("{}: cannot put back the .env after a failed change: {}", id, e.toString());
+                }
+            }
+            done.completeExceptionally(error);
+        }
+    }
+
+    /** The end of an entry; the caller removes its files once the removal is durable. */
+    private static final class RemoveJob extends Journal.Job {
+        final CompletableFuture<Void> done = new CompletableFuture<>();
+
+        RemoveJob(String id) {
+            super(id);
+        }
+
+        @Override
+        boolean removes() {
+            return true;
+        }
+
+        @Override
+        Wal.Record prepare() {
+            return Wal.Record.remove(id);
+        }
+
+        @Override
+        void durable() {
+            done.complete(null);
+        }
+
+        @Override
+        void failed(QueueException error, boolean prepared) {
+            done.completeExceptionally(error);
         }
     }
 
@@ -268,12 +424,28 @@ public class FileQueueStore implements QueueStore {
         return FileContent.of(spool.msg(id), entry.size());
     }
 
+    /** Walks the arrival index: a page costs its offset and length, not a sort of the whole queue. */
     @Override
     public List<QueueEntry> list(QueueQuery query) {
         QueueQuery q = query == null ? QueueQuery.ALL : query;
         Instant now = clock.instant();
-        var stream = snapshot(now).stream().filter(q::matches).skip(Math.max(0, q.offset()));
-        return (q.limit() > 0 ? stream.limit(q.limit()) : stream).toList();
+        int skip = Math.max(0, q.offset());
+        List<QueueEntry> page = new ArrayList<>(q.limit() > 0 ? Math.min(q.limit(), 1024) : 64);
+        for (Slot slot : byArrival.values()) {
+            QueueEntry entry = slot.view(now);
+            if (entry == null || !q.matches(entry)) {
+                continue;
+            }
+            if (skip > 0) {
+                skip--;
+                continue;
+            }
+            page.add(entry);
+            if (q.limit() > 0 && page.size() >= q.limit()) {
+                break;
+            }
+        }
+        return page;
     }
 
     @Override
@@ -281,33 +453,20 @@ public class FileQueueStore implements QueueStore {
         Map<State, Long> byState = new EnumMap<>(State.class);
         long totalSize = 0;
         Instant oldest = null;
-        for (QueueEntry entry : snapshot(clock.instant())) {
+        Instant now = clock.instant();
+        for (Slot slot : byArrival.values()) {
+            QueueEntry entry = slot.view(now);
+            if (entry == null) {
+                continue;
+            }
             byState.merge(entry.state(), 1L, Long::sum);
             totalSize += entry.size();
-            Instant received = entry.envelope().receivedAt();
-            if (oldest == null || received.isBefore(oldest)) {
-                oldest = received;
+            if (oldest == null) {
+                oldest = entry.envelope().receivedAt(); // arrival order: the first is the oldest
             }
         }
         return new QueueStats(byState, totalSize, oldest);
     }
-
-    /** Every entry as seen now, oldest first. */
-    private List<QueueEntry> snapshot(Instant now) {
-        List<QueueEntry> entries = new ArrayList<>(index.size());
-        for (Slot slot : index.values()) {
-            QueueEntry entry = slot.view(now);
-            if (entry != null) {
-                entries.add(entry);
-            }
-        }
-        entries.sort(OLDEST_FIRST);
-        return entries;
-    }
-
-    private static final Comparator<QueueEntry> OLDEST_FIRST = Comparator
-            .comparing((QueueEntry e) -> e.envelope().receivedAt())
-            .thenComparing(QueueEntry::id);
 
     // ---- delivering
 
@@ -316,32 +475,47 @@ public class FileQueueStore implements QueueStore {
         if (max <= 0) {
             return List.of();
         }
-        // Pick candidates from a snapshot (the earliest due first), then claim each under its lock.
-        record Candidate(Slot slot, Instant due, String id) {
-        }
-        List<Candidate> candidates = new ArrayList<>();
-        for (Slot slot : index.values()) {
-            synchronized (slot) {
-                if (slot.isDue(now)) {
-                    Instant due = slot.entry.nextAttempt();
-                    candidates.add(new Candidate(slot, due == null ? Instant.MIN : due, slot.entry.id()));
-                }
-            }
-        }
-        candidates.sort(Comparator.comparing(Candidate::due).thenComparing(Candidate::id));
-        List<QueueEntry> leased = new ArrayList<>(Math.min(max, candidates.size()));
-        Instant until = now.plus(leaseTime);
-        for (Candidate candidate : candidates) {
-            if (leased.size() >= max) {
+        // Leases that ran out make their entries due again.
+        for (Iterator<Key> it = leases.iterator(); it.hasNext(); ) {
+            Key key = it.next();
+            if (key.at().isAfter(now)) {
                 break;
             }
-            Slot slot = candidate.slot();
+            Slot slot = index.get(key.id());
+            if (slot == null) {
+                leases.remove(key);
+                continue;
+            }
             synchronized (slot) {
-                if (slot.isDue(now)) {
-                    slot.leaseUntil = until;
-                    leased.add(copy(slot.entry, State.ACTIVE, slot.entry.recipients(), slot.entry.attempts(),
-                            slot.entry.nextAttempt(), slot.entry.lastError(), slot.entry.reason()));
+                if (key.equals(slot.leaseKey)) {
+                    endLease(slot);
+                } else {
+                    leases.remove(key); // stale: the slot's lease changed meanwhile
                 }
+            }
+        }
+        List<QueueEntry> leased = new ArrayList<>(Math.min(max, 256));
+        Instant until = now.plus(leaseTime);
+        // Earliest due first: the index is ordered by next attempt, then id.
+        for (Key key : due) {
+            if (leased.size() >= max || key.at().isAfter(now)) {
+                break;
+            }
+            Slot slot = index.get(key.id());
+            if (slot == null) {
+                continue;
+            }
+            synchronized (slot) {
+                if (!key.equals(slot.dueKey) || !slot.isDue(now)) {
+                    continue;
+                }
+                due.remove(key);
+                slot.dueKey = null;
+                slot.leaseKey = new Key(until, key.id());
+                leases.add(slot.leaseKey);
+                QueueEntry entry = slot.entry;
+                leased.add(copy(entry, State.ACTIVE, entry.recipients(), entry.attempts(), entry.nextAttempt(),
+                        entry.lastError(), entry.reason()));
             }
         }
         return leased;
@@ -360,12 +534,7 @@ public class FileQueueStore implements QueueStore {
             QueueEntry entry = slot.entry;
             List<RecipientStatus> merged = merge(entry, outcomes);
             if (merged.stream().allMatch(RecipientStatus::isFinal)) {
-                try {
-                    spool.deleteEntry(id);
-                } catch (IOException e) {
-                    throw Spool.failure(id + ": cannot remove delivered entry", e);
-                }
-                remove(slot, id); // the queue manager logs "removed": it knows why
+                removeDurably(slot, id, "cannot remove delivered entry"); // the queue manager logs "removed": it knows why
                 return;
             }
             String lastError = entry.lastError();
@@ -380,7 +549,7 @@ public class FileQueueStore implements QueueStore {
                     kept ? null : Objects.requireNonNullElseGet(nextAttempt, clock::instant), lastError,
                     entry.reason());
             persist(slot, updated);
-            slot.leaseUntil = null;
+            endLease(slot);
         }
     }
 
@@ -440,12 +609,7 @@ public class FileQueueStore implements QueueStore {
             if (slot.removed) {
                 return false;
             }
-            try {
-                spool.deleteEntry(id);
-            } catch (IOException e) {
-                throw Spool.failure(id + ": cannot delete", e);
-            }
-            remove(slot, id);
+            removeDurably(slot, id, "cannot delete");
         }
         LOG.info("{}: removed (deleted by operator)", id);
         return true;
@@ -477,18 +641,30 @@ public class FileQueueStore implements QueueStore {
 
     /** Makes a new state durable, then visible. The caller holds the slot's lock. */
     private void persist(Slot slot, QueueEntry updated) throws QueueException {
-        try {
-            spool.writeEnv(updated.id(), EntryCodec.encode(updated));
-            spool.syncQueueDir();
-        } catch (IOException e) {
-            throw Spool.failure(updated.id() + ": cannot save entry", e);
-        }
+        StateJob job = new StateJob(slot.entry, updated);
+        journal.run(job, job.done);
         slot.entry = updated;
+        refreshDue(slot);
     }
 
-    private void remove(Slot slot, String id) {
-        slot.removed = true;
-        index.remove(id, slot);
+    /**
+     * Makes a removal durable, then forgets the entry and removes its files (here, not on the committer,
+     * which has every other change to make). The caller holds the slot's lock.
+     */
+    private void removeDurably(Slot slot, String id, String what) throws QueueException {
+        RemoveJob job = new RemoveJob(id);
+        try {
+            journal.run(job, job.done);
+        } catch (QueueException e) {
+            throw new QueueException(id + ": " + what + ": " + e.getMessage(), e, e.isStorageFull());
+        }
+        remove(slot);
+        try {
+            spool.deleteEntry(id);
+        } catch (IOException e) {
+            // The removal is durable in the log; its checkpoint deletes the files again.
+            LOG.warn("{}: cannot delete the files of a removed entry: {}", id, e.toString());
+        }
     }
 
     private static QueueEntry copy(QueueEntry e, State state, List<RecipientStatus> recipients, int attempts,
@@ -497,14 +673,65 @@ public class FileQueueStore implements QueueStore {
                 nextAttempt, lastError, reason);
     }
 
+    // ---- the indexes (a slot's keys change only under its lock)
+
+    private void add(Slot slot) {
+        synchronized (slot) {
+            index.put(slot.entry.id(), slot);
+            byArrival.put(slot.arrivalKey, slot);
+            refreshDue(slot);
+        }
+    }
+
+    /** Puts the slot in the due index at its next attempt, or takes it out when it is not deliverable. */
+    private void refreshDue(Slot slot) {
+        QueueEntry entry = slot.entry;
+        boolean deliverable = !slot.removed && slot.leaseKey == null
+                && (entry.state() == State.QUEUED || entry.state() == State.DEFERRED);
+        Key wanted = deliverable ? new Key(entry.nextAttempt() == null ? Instant.MIN : entry.nextAttempt(), entry.id())
+                : null;
+        if (Objects.equals(wanted, slot.dueKey)) {
+            return;
+        }
+        if (slot.dueKey != null) {
+            due.remove(slot.dueKey);
+        }
+        if (wanted != null) {
+            due.add(wanted);
+        }
+        slot.dueKey = wanted;
+    }
+
+    private void endLease(Slot slot) {
+        if (slot.leaseKey != null) {
+            leases.remove(slot.leaseKey);
+            slot.leaseKey = null;
+        }
+        refreshDue(slot);
+    }
+
+    private void remove(Slot slot) {
+        slot.removed = true;
+        index.remove(slot.entry.id(), slot);
+        byArrival.remove(slot.arrivalKey, slot);
+        if (slot.dueKey != null) {
+            due.remove(slot.dueKey);
+            slot.dueKey = null;
+        }
+        if (slot.leaseKey != null) {
+            leases.remove(slot.leaseKey);
+            slot.leaseKey = null;
+        }
+    }
+
     // ---- recovery
 
     /** Loads the queue as the last run left it; nothing unreadable is dropped without a trace. */
-    private void recover() throws IOException {
+    private void recover(long started) throws IOException {
         int discarded = 0;
         try (DirectoryStream<Path> files = Files.newDirectoryStream(spool.incoming)) {
             for (Path file : files) {
-                Files.deleteIfExists(file);
+                spool.discard(file);
                 discarded++;
             }
         }
@@ -512,15 +739,15 @@ public class FileQueueStore implements QueueStore {
             LOG.info("discarded {} message(s) whose transaction never ended", discarded);
         }
 
-        List<Path> envs = new ArrayList<>();
-        List<Path> msgs = new ArrayList<>();
+        List<String> envs = new ArrayList<>();
+        List<String> msgs = new ArrayList<>();
         try (DirectoryStream<Path> files = Files.newDirectoryStream(spool.queue)) {
             for (Path file : files) {
                 String name = file.getFileName().toString();
                 if (name.endsWith(Spool.ENV)) {
-                    envs.add(file);
+                    envs.add(name.substring(0, name.length() - Spool.ENV.length()));
                 } else if (name.endsWith(Spool.MSG)) {
-                    msgs.add(file);
+                    msgs.add(name.substring(0, name.length() - Spool.MSG.length()));
                 } else if (name.endsWith(Spool.ENV + Spool.TMP)) {
                     Files.deleteIfExists(file); // an update that never got renamed: the old .env stands
                 } else {
@@ -529,21 +756,39 @@ public class FileQueueStore implements QueueStore {
             }
         }
 
+        // Reading and parsing dominate a restart: spread them over the pool, then file the results in order.
+        Object[] loaded = new Object[envs.size()];
+        List<Callable<Void>> tasks = new ArrayList<>();
+        for (int from = 0; from < envs.size(); from += RECOVERY_CHUNK) {
+            int start = from;
+            int end = Math.min(envs.size(), from + RECOVERY_CHUNK);
+            tasks.add(() -> {
+                for (int i = start; i < end; i++) {
+                    try {
+                        loaded[i] = load(envs.get(i));
+                    } catch (CorruptEntryException e) {
+                        loaded[i] = e;
+                    }
+                }
+                return null;
+            });
+        }
+        journal.runAll(tasks);
+
         Instant now = clock.instant();
         int moved = 0;
-        for (Path env : envs) {
-            String name = env.getFileName().toString();
-            String id = name.substring(0, name.length() - Spool.ENV.length());
-            try {
-                QueueEntry entry = load(id, env);
+        for (int i = 0; i < envs.size(); i++) {
+            String id = envs.get(i);
+            if (loaded[i] instanceof QueueEntry entry) {
                 if (entry.state() == State.ACTIVE) {
                     entry = copy(entry, entry.attempts() > 0 ? State.DEFERRED : State.QUEUED, entry.recipients(),
                             entry.attempts(), now, entry.lastError(), entry.reason());
                 }
-                index.put(id, new Slot(entry));
-            } catch (CorruptEntryException e) {
+                add(new Slot(entry));
+            } else {
+                CorruptEntryException e = (CorruptEntryException) loaded[i];
                 Path msg = spool.msg(id);
-                Path where = spool.moveToCorrupt(env);
+                Path where = spool.moveToCorrupt(spool.env(id));
                 if (Files.exists(msg)) {
                     spool.moveToCorrupt(msg);
                 }
@@ -551,9 +796,8 @@ public class FileQueueStore implements QueueStore {
                 LOG.warn("{}: unreadable entry moved to {}: {}", id, where.getParent(), e.getMessage());
             }
         }
-        for (Path msg : msgs) {
-            String name = msg.getFileName().toString();
-            String id = name.substring(0, name.length() - Spool.MSG.length());
+        for (String id : msgs) {
+            Path msg = spool.msg(id);
             if (!index.containsKey(id) && Files.exists(msg)) {
                 Path where = spool.moveToCorrupt(msg);
                 moved++;
@@ -564,15 +808,16 @@ public class FileQueueStore implements QueueStore {
         if (moved > 0) {
             spool.syncQueueDir();
         }
-        LOG.info("spool {}: {} entries loaded{}", spool.root, index.size(),
+        LOG.info("spool {}: {} entries loaded in {} ms{}", spool.root, index.size(),
+                TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started),
                 moved > 0 ? ", " + moved + " moved to corrupt/" : "");
     }
 
-    private QueueEntry load(String id, Path env) throws CorruptEntryException {
+    private QueueEntry load(String id) throws CorruptEntryException {
         QueueEntry entry;
         long actualSize;
         try {
-            entry = EntryCodec.decode(Files.readAllBytes(env));
+            entry = EntryCodec.decode(Files.readAllBytes(spool.env(id)));
             if (!entry.id().equals(id)) {
                 throw new CorruptEntryException("file holds entry " + entry.id());
             }
@@ -590,14 +835,30 @@ public class FileQueueStore implements QueueStore {
 
     // ---- in memory
 
-    /** One entry's state and its lock. {@code entry} is as on disk, never ACTIVE; the lease is kept beside it. */
+    /** A place in an ordered index: a time, then the id to break ties. */
+    record Key(Instant at, String id) implements Comparable<Key> {
+        @Override
+        public int compareTo(Key other) {
+            int c = at.compareTo(other.at);
+            return c != 0 ? c : id.compareTo(other.id);
+        }
+    }
+
+    /**
+     * One entry's state and its lock. {@code entry} is as on disk, never ACTIVE; the lease is kept beside it.
+     * {@code dueKey} is its place in the due index (null when not deliverable or leased), {@code leaseKey}
+     * its place in the lease index.
+     */
     private static final class Slot {
+        final Key arrivalKey;
         QueueEntry entry;
-        Instant leaseUntil;
+        Key dueKey;
+        Key leaseKey;
         boolean removed;
 
         Slot(QueueEntry entry) {
             this.entry = entry;
+            this.arrivalKey = new Key(entry.envelope().receivedAt(), entry.id());
         }
 
         synchronized QueueEntry view(Instant now) {
@@ -609,7 +870,7 @@ public class FileQueueStore implements QueueStore {
         }
 
         boolean leased(Instant now) {
-            return leaseUntil != null && leaseUntil.isAfter(now);
+            return leaseKey != null && leaseKey.at().isAfter(now);
         }
 
         boolean isDue(Instant now) {
