@@ -18,9 +18,10 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /**
- * A real Dovecot LMTP server (Debian package dovecot-lmtpd) for the tests: its own configuration, state,
- * logs and Maildirs in a temporary folder, listening on 127.0.0.1 and a free port. Started by the test,
- * stopped by {@link #close()}. A copy of delivery-local's test helper (test code is not shared between modules).
+ * A real Dovecot for the tests, its own configuration, state, logs and Maildirs in a temporary folder, listening
+ * on 127.0.0.1 and a free port: either an LMTP server (Debian package dovecot-lmtpd), or a submission server
+ * (dovecot-submissiond) that wants STARTTLS and AUTH and relays what it takes to a next hop, as a provider's
+ * smarthost does. Started by the test, stopped by {@link #close()}.
  */
 final class Dovecot implements AutoCloseable {
 
@@ -99,6 +100,96 @@ final class Dovecot implements AutoCloseable {
         Dovecot dovecot = new Dovecot(process, dir, port);
         dovecot.awaitGreeting();
         return dovecot;
+    }
+
+    /**
+     * Starts Dovecot's submission service: STARTTLS with a new self-signed certificate for 127.0.0.1 (see
+     * {@link #certificate()}), AUTH PLAIN and LOGIN for the one user (never in clear), and every accepted
+     * message relayed to 127.0.0.1:relayPort.
+     */
+    static Dovecot startSubmission(Path dir, String user, String password, int relayPort) throws Exception {
+        String binary = BINARIES.stream().filter(b -> Files.isExecutable(Path.of(b))).findFirst().orElse(null);
+        if (binary == null || !Files.exists(Path.of("/usr/lib/dovecot/submission"))) {
+            fail("dovecot's submission service not found: the smarthost tests need a real one; "
+                    + "install it with: apt-get install dovecot-submissiond");
+        }
+        // Dovecot refuses to run its login and submission processes as root: nobody it is, then
+        int[] nobody = passwdEntry("nobody");
+        Files.createDirectories(dir);
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Path cert = dir.resolve("cert.pem");
+        Path key = dir.resolve("key.pem");
+        run(dir, "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", key.toString(), "-out", cert.toString());
+        Files.writeString(dir.resolve("users"), user + ":{PLAIN}" + password + "\n");
+        int port = freePort();
+        String conf = """
+                base_dir = %1$s/run
+                state_dir = %1$s/state
+                log_path = %1$s/dovecot.log
+                protocols = submission
+                listen = 127.0.0.1
+                hostname = smarthost.test
+                ssl = required
+                ssl_cert = <%1$s/cert.pem
+                ssl_key = <%1$s/key.pem
+                ssl_min_protocol = TLSv1.2
+                default_internal_user = nobody
+                default_internal_group = %4$s
+                default_login_user = nobody
+                auth_mechanisms = plain login
+                disable_plaintext_auth = yes
+                submission_relay_host = 127.0.0.1
+                submission_relay_port = %2$d
+                submission_relay_trusted = yes
+                mail_location = maildir:%1$s/mail/%%u
+                passdb {
+                  driver = passwd-file
+                  args = username_format=%%u %1$s/users
+                }
+                userdb {
+                  driver = static
+                  args = uid=%5$d gid=%6$d
+                }
+                service submission-login {
+                  inet_listener submission {
+                    address = 127.0.0.1
+                    port = %3$d
+                  }
+                }
+                """.formatted(dir, relayPort, port, groupName(nobody[1]), nobody[0], nobody[1]);
+        Path confFile = dir.resolve("dovecot.conf");
+        Files.writeString(confFile, conf);
+        Process process = new ProcessBuilder(binary, "-F", "-c", confFile.toString())
+                .redirectErrorStream(true).redirectOutput(dir.resolve("dovecot.out").toFile()).start();
+        Dovecot dovecot = new Dovecot(process, dir, port);
+        dovecot.awaitGreeting();
+        return dovecot;
+    }
+
+    /** The submission server's certificate (PEM), for a trust store. */
+    Path certificate() {
+        return dir.resolve("cert.pem");
+    }
+
+    private static void run(Path dir, String... command) throws Exception {
+        Process p = new ProcessBuilder(command).redirectErrorStream(true)
+                .redirectOutput(dir.resolve(command[0] + ".out").toFile()).start();
+        if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0) {
+            p.destroyForcibly();
+            fail(String.join(" ", command) + " failed:\n" + Files.readString(dir.resolve(command[0] + ".out")));
+        }
+    }
+
+    private static String groupName(int gid) throws IOException {
+        for (String line : Files.readAllLines(Path.of("/etc/group"))) {
+            String[] fields = line.split(":");
+            if (fields.length > 2 && fields[2].equals(Integer.toString(gid))) {
+                return fields[0];
+            }
+        }
+        fail("no group " + gid + " in /etc/group");
+        return null;
     }
 
     int port() {

@@ -77,6 +77,10 @@ final class SmtpSink implements AutoCloseable {
         return address;
     }
 
+    int port() {
+        return port;
+    }
+
     /** How many messages with this Subject it received. */
     long arrived(String subject) throws IOException {
         try (Stream<Path> files = Files.list(dumps)) {

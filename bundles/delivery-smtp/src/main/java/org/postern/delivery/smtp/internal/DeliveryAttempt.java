@@ -5,9 +5,11 @@ import java.io.InputStream;
 import java.math.BigDecimal;
 import java.math.RoundingMode;
 import java.net.InetAddress;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.stream.Collectors;
@@ -53,6 +55,9 @@ final class DeliveryAttempt {
         ConnectionPool pool();
 
         TlsContexts tls();
+
+        /** The client AUTH credentials of that id, or null when none are configured. */
+        Credentials credentials(String id);
     }
 
     static final Logger LOG = LoggerFactory.getLogger(SmtpTransport.class);
@@ -66,6 +71,8 @@ final class DeliveryAttempt {
     private final String queueId;
     private final String destination;
     private final TlsPolicy policy;
+    /** For a route with {@code auth=ID}: the credentials of that id, or null when they are not configured. */
+    private final Credentials credentials;
     private final List<Recipient> recipients;
     private final byte[] headerBytes;
     private final long messageSize;
@@ -81,7 +88,11 @@ final class DeliveryAttempt {
         this.request = request;
         this.queueId = request.entry().id();
         this.destination = request.route().destination();
-        this.policy = request.route().tls();
+        String authId = request.route().credentialsId();
+        this.credentials = authId == null ? null : context.credentials(authId);
+        TlsPolicy routed = request.route().tls();
+        // Credentials never cross the wire in clear: a route with auth= needs TLS whatever else it says.
+        this.policy = authId != null && (routed == TlsPolicy.NONE || routed == TlsPolicy.MAY) ? TlsPolicy.ENCRYPT : routed;
         this.recipients = request.recipients();
         this.headerBytes = Wire.headers(request.entry().addedHeaders());
         this.messageSize = headerBytes.length + request.content().size();
@@ -107,10 +118,12 @@ final class DeliveryAttempt {
         if (recipients.isEmpty()) {
             return;
         }
-        if (route.credentialsId() != null) {
-            // Deferred, not failed: the mail is fine, this transport lacks the feature; an operator can act.
-            fillRemaining(Outcome.DEFERRED, "4.3.5", "route to " + destination + " asks for client AUTH ("
-                    + route.credentialsId() + "), which the smtp transport does not support yet", null, null);
+        if (route.credentialsId() != null && credentials == null) {
+            // Deferred, not failed: the mail is fine, the configuration lacks something an operator can add.
+            fillRemaining(Outcome.DEFERRED, "4.3.5", "route to " + destination + " asks for client credentials '"
+                    + route.credentialsId() + "', which are not configured (auth." + route.credentialsId()
+                    + ".username and auth." + route.credentialsId() + ".password in " + SmtpTransport.PID + ")",
+                    null, null);
             return;
         }
         if (policy == TlsPolicy.VERIFY && context.tls().verified() == null) {
@@ -200,6 +213,9 @@ final class DeliveryAttempt {
                         relay, c.tlsInfo());
                 hello(c); // RFC 3207 4.2: forget what was learnt in clear
             }
+            if (credentials != null) {
+                authenticate(c);
+            }
             return c;
         } catch (SessionException e) {
             c.quit();
@@ -210,6 +226,49 @@ final class DeliveryAttempt {
             }
             throw e;
         }
+    }
+
+    /**
+     * Client AUTH (RFC 4954) with PLAIN, or LOGIN when the server offers only that; only under TLS. A refusal
+     * defers the mail, as Postfix does by default: a wrong password is an operator's problem to fix, not the
+     * sender's, and the mail must still be there when it is fixed.
+     */
+    private void authenticate(ClientConnection c) throws SessionException {
+        Relay relay = c.relay();
+        if (!c.isTls()) {
+            throw new SessionException("4.7.4", "will not send credentials to " + relay + " in clear", false);
+        }
+        List<String> offered = c.extensions().auth();
+        String phase = "authenticating as " + credentials.username();
+        Reply reply;
+        if (offered.contains("PLAIN")) {
+            // authorization id empty: act as the authenticated user
+            String response = base64("\0" + credentials.username() + "\0" + credentials.password());
+            reply = c.command(SmtpRequests.auth("PLAIN", response), cfg.helo_timeout(), phase);
+        } else if (offered.contains("LOGIN")) {
+            reply = c.command(SmtpRequests.auth("LOGIN"), cfg.helo_timeout(), phase);
+            if (reply.code() == 334) {
+                reply = c.command(SmtpRequests.empty(base64(credentials.username())), cfg.helo_timeout(), phase);
+            }
+            if (reply.code() == 334) {
+                reply = c.command(SmtpRequests.empty(base64(credentials.password())), cfg.helo_timeout(), phase);
+            }
+        } else {
+            throw new SessionException("4.7.0", "SASL authentication failed: host " + relay + " offers "
+                    + (offered.isEmpty() ? "no AUTH" : "AUTH " + String.join(" ", offered) + " but neither PLAIN nor LOGIN"),
+                    false);
+        }
+        if (reply.code() != 235) {
+            if (reply.code() == 334) {
+                c.command(SmtpRequests.empty("*"), cfg.helo_timeout(), phase); // RFC 4954 4: cancel the exchange
+            }
+            throw new SessionException("4.7.0", "SASL authentication failed; host " + relay + " said: " + reply.text(), false);
+        }
+        LOG.info("{}: authenticated to {} as {}", queueId, relay, credentials.username());
+    }
+
+    private static String base64(String text) {
+        return Base64.getEncoder().encodeToString(text.getBytes(StandardCharsets.UTF_8));
     }
 
     /** EHLO, or HELO when EHLO is refused with 5xx (RFC 5321 3.2). */

@@ -1,6 +1,9 @@
 package org.postern.delivery.smtp.internal;
 
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ExecutorService;
@@ -47,12 +50,14 @@ public class SmtpTransport implements Transport, DeliveryAttempt.Context {
     private final ConnectionPool pool = new ConnectionPool();
     private volatile SmtpClientConfig config;
     private volatile TlsContexts tls;
+    private volatile Map<String, Credentials> credentials = Map.of();
     private EventLoopGroup group;
     private ExecutorService workers;
 
     @Activate
-    void activate(SmtpClientConfig cfg) throws SSLException {
+    void activate(SmtpClientConfig cfg, Map<String, Object> properties) throws SSLException {
         this.tls = TlsContexts.create(cfg.trust_store(), cfg.trust_store_password());
+        this.credentials = readCredentials(properties);
         this.config = cfg;
         int threads = cfg.io_threads() > 0 ? cfg.io_threads() : Runtime.getRuntime().availableProcessors();
         group = new MultiThreadIoEventLoopGroup(threads, new DefaultThreadFactory("postern-smtp-client", true),
@@ -64,13 +69,27 @@ public class SmtpTransport implements Transport, DeliveryAttempt.Context {
     }
 
     @Modified
-    void modified(SmtpClientConfig cfg) throws SSLException {
+    void modified(SmtpClientConfig cfg, Map<String, Object> properties) throws SSLException {
         this.tls = TlsContexts.create(cfg.trust_store(), cfg.trust_store_password());
+        this.credentials = readCredentials(properties);
         this.config = cfg;
         // Cached sessions were opened with the old name and trust: start afresh. Running deliveries finish
         // with the settings they started with.
         pool.closeAll();
         LOG.info("smtp transport reconfigured");
+    }
+
+    private static Map<String, Credentials> readCredentials(Map<String, Object> properties) {
+        Set<String> incomplete = new TreeSet<>();
+        Map<String, Credentials> read = Credentials.parse(properties, incomplete);
+        if (!incomplete.isEmpty()) {
+            LOG.error("client credentials {} are incomplete: each needs auth.ID.username and auth.ID.password in {}; "
+                    + "routes with these ids are deferred", incomplete, PID);
+        }
+        if (!read.isEmpty()) {
+            LOG.info("client credentials for smarthosts: {}", new TreeSet<>(read.keySet()));
+        }
+        return read;
     }
 
     @Deactivate
@@ -139,5 +158,10 @@ public class SmtpTransport implements Transport, DeliveryAttempt.Context {
     @Override
     public TlsContexts tls() {
         return tls;
+    }
+
+    @Override
+    public Credentials credentials(String id) {
+        return credentials.get(id);
     }
 }

@@ -64,7 +64,7 @@ final class Fixtures {
 
     static SmtpTransport transport(Map<String, Object> values) throws Exception {
         SmtpTransport t = new SmtpTransport();
-        t.activate(config(values));
+        t.activate(config(values), values);
         return t;
     }
 

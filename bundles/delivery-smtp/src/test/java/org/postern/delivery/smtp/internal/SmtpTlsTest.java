@@ -11,8 +11,13 @@ import static org.postern.delivery.smtp.internal.Fixtures.route;
 import static org.postern.delivery.smtp.internal.SmtpTransportTest.waitFor;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 
 import javax.net.ssl.SSLContext;
 
@@ -24,6 +29,7 @@ import org.junit.rules.TemporaryFolder;
 import org.postern.api.delivery.DeliveryResult;
 import org.postern.api.delivery.DeliveryResult.Outcome;
 import org.postern.api.routing.NextHop;
+import org.postern.api.routing.Route;
 import org.postern.api.routing.TlsPolicy;
 
 /**
@@ -239,6 +245,119 @@ public class SmtpTlsTest {
         assertTrue("nothing was even tried", s.sessions.isEmpty());
         // the transport itself works: other policies deliver
         assertEquals(Outcome.DELIVERED, send(TlsPolicy.MAY, hop(s)).get(0).outcome());
+    }
+
+    // ---- client AUTH towards a smarthost (route auth=ID) ----
+
+    private static final String[] RELAY_CREDENTIALS = {"auth.relay.username", "relay-user", "auth.relay.password", "s3cret pass"};
+
+    private List<DeliveryResult> sendAuth(TlsPolicy policy, ScriptedServer s, String id, Object... config) throws Exception {
+        if (transport == null) {
+            transport = Fixtures.transport(cfg(config));
+        }
+        Route route = new Route("smtp", s.host() + ":" + s.port() + " auth=" + id, List.of(hop(s)), policy, id);
+        return deliver(transport, new Fixtures.Request().to("a@example.org").via(route));
+    }
+
+    private static String base64(String text) {
+        return Base64.getEncoder().encodeToString(text.getBytes(StandardCharsets.UTF_8));
+    }
+
+    @Test
+    public void authPlainAfterStartTlsThenTheTransaction() throws Exception {
+        ScriptedServer s = server("127.0.0.1", true);
+        s.extensions.add("AUTH LOGIN PLAIN");
+        String expected = "AUTH PLAIN " + base64("\0relay-user\0s3cret pass");
+        s.script = (session, line) -> line.startsWith("AUTH ")
+                ? (session.isTls() && line.equals(expected) ? "235 2.7.0 Authentication successful" : "535 5.7.8 bad")
+                : null;
+        DeliveryResult r = sendAuth(TlsPolicy.ENCRYPT, s, "relay", (Object[]) RELAY_CREDENTIALS).get(0);
+        assertEquals(r.toString(), Outcome.DELIVERED, r.outcome());
+        assertEquals(List.of("EHLO", "MAIL", "RCPT", "DATA", "RSET"),
+                s.session(0).tlsCommands.stream().filter(c -> !c.startsWith("AUTH")).map(c -> c.split(" ")[0]).toList());
+        assertEquals(List.of(expected), s.session(0).tlsCommands.stream().filter(c -> c.startsWith("AUTH")).toList());
+        assertEquals(1, s.messages().size());
+    }
+
+    @Test
+    public void authLoginWhenPlainIsNotOffered() throws Exception {
+        ScriptedServer s = server("127.0.0.1", true);
+        s.extensions.add("AUTH=LOGIN");
+        s.script = (session, line) -> {
+            if (line.equals("AUTH LOGIN")) {
+                return "334 VXNlcm5hbWU6";
+            }
+            if (line.equals(base64("relay-user"))) {
+                return "334 UGFzc3dvcmQ6";
+            }
+            if (line.equals(base64("s3cret pass"))) {
+                return "235 2.7.0 Authentication successful";
+            }
+            return line.startsWith("AUTH") ? "504 5.5.4 unknown mechanism" : null;
+        };
+        DeliveryResult r = sendAuth(TlsPolicy.VERIFY, s, "relay", "trust_store", certs.trustStore.toString(),
+                "trust_store_password", Fixtures.Certs.PASSWORD, RELAY_CREDENTIALS[0], RELAY_CREDENTIALS[1],
+                RELAY_CREDENTIALS[2], RELAY_CREDENTIALS[3]).get(0);
+        assertEquals(r.toString(), Outcome.DELIVERED, r.outcome());
+        assertEquals(List.of("EHLO", "AUTH", base64("relay-user"), base64("s3cret pass"), "MAIL", "RCPT", "DATA", "RSET"),
+                s.session(0).tlsCommands.stream().map(c -> c.split(" ")[0]).toList());
+    }
+
+    @Test
+    public void refusedCredentialsDeferWithTheServersReplyAndSendNoMail() throws Exception {
+        ScriptedServer s = server("127.0.0.1", true);
+        s.extensions.add("AUTH PLAIN");
+        s.script = (session, line) -> line.startsWith("AUTH ") ? "535 5.7.8 Error: authentication failed" : null;
+        DeliveryResult r = sendAuth(TlsPolicy.ENCRYPT, s, "relay", (Object[]) RELAY_CREDENTIALS).get(0);
+        assertEquals(Outcome.DEFERRED, r.outcome());
+        assertEquals("4.7.0", r.status());
+        assertTrue(r.diagnostic(), r.diagnostic().startsWith("SASL authentication failed; host 127.0.0.1[127.0.0.1]:"
+                + s.port() + " said: 535 5.7.8 Error: authentication failed"));
+        waitFor(() -> s.session(0).ended, "the session to end");
+        assertFalse(s.session(0).verbs().contains("MAIL"));
+        assertEquals("QUIT", s.session(0).verbs().get(s.session(0).verbs().size() - 1));
+    }
+
+    @Test
+    public void credentialsAreNeverSentInClearEvenUnderMay() throws Exception {
+        ScriptedServer s = server("127.0.0.1", false); // no STARTTLS offered, but AUTH in clear
+        s.extensions.add("AUTH PLAIN LOGIN");
+        DeliveryResult r = sendAuth(TlsPolicy.MAY, s, "relay", (Object[]) RELAY_CREDENTIALS).get(0);
+        assertEquals(Outcome.DEFERRED, r.outcome());
+        assertEquals("4.7.4", r.status());
+        waitFor(() -> s.session(0).ended, "the session to end");
+        assertFalse("no AUTH in clear: " + s.session(0).commands,
+                s.session(0).verbs().contains("AUTH") || s.session(0).verbs().contains("MAIL"));
+    }
+
+    @Test
+    public void serverWithoutAuthDefers() throws Exception {
+        ScriptedServer s = server("127.0.0.1", true);
+        DeliveryResult r = sendAuth(TlsPolicy.ENCRYPT, s, "relay", (Object[]) RELAY_CREDENTIALS).get(0);
+        assertEquals(Outcome.DEFERRED, r.outcome());
+        assertEquals("4.7.0", r.status());
+        assertTrue(r.diagnostic(), r.diagnostic().contains("offers no AUTH"));
+        assertFalse(s.session(0).verbs().contains("MAIL"));
+    }
+
+    @Test
+    public void unknownCredentialsIdDefersWithoutConnecting() throws Exception {
+        ScriptedServer s = server("127.0.0.1", true);
+        DeliveryResult r = sendAuth(TlsPolicy.ENCRYPT, s, "other", (Object[]) RELAY_CREDENTIALS).get(0);
+        assertEquals(Outcome.DEFERRED, r.outcome());
+        assertEquals("4.3.5", r.status());
+        assertTrue(r.diagnostic(), r.diagnostic().contains("'other', which are not configured (auth.other.username"));
+        assertTrue(s.sessions.isEmpty());
+    }
+
+    @Test
+    public void incompleteCredentialsAreLeftOutAndNamed() {
+        Set<String> incomplete = new TreeSet<>();
+        Map<String, Credentials> read = Credentials.parse(Map.of("auth.a.username", "u", "auth.a.password", "p",
+                "auth.b.username", "only-user", "auth.c.password", "only-password", "helo_name", "x"), incomplete);
+        assertEquals(Map.of("a", new Credentials("u", "p")), read);
+        assertEquals(Set.of("b", "c"), incomplete);
+        assertEquals("the password never shows", "u", read.get("a").toString());
     }
 
     private static void assertVerifyFailed(ScriptedServer s, DeliveryResult r) throws InterruptedException {
