@@ -19,7 +19,8 @@ IDLE_PARALLEL=${BENCH_IDLE_PARALLEL:-1000}
 IDLE_DEADLINE=${BENCH_IDLE_DEADLINE:-20}
 POSTFIX_PROCS=${BENCH_POSTFIX_PROCS:-1000}
 SIZES=${BENCH_SIZES:-"1024 102400"}
-SESSIONS=${BENCH_SESSIONS:-"1 50"}
+SESSIONS=${BENCH_SESSIONS:-"1 10 50"}
+QUEUE_ENTRIES=${BENCH_QUEUE_ENTRIES:-100000}
 KEEP=${BENCH_KEEP:-0}
 MAX_COUNT=500000
 SENDER=a@localhost
@@ -126,7 +127,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-read -r PF_PORT PN_PORT PN_SUB_PORT PN_SSH PN_RMI_REG PN_RMI_SRV PN_JMXMP SINK_PORT <<< "$($TOOL freeports 8)"
+read -r PF_PORT PN_PORT PN_SUB_PORT PN_SSH PN_RMI_REG PN_RMI_SRV PN_JMXMP SINK_PORT CLOSED_PORT <<< "$($TOOL freeports 9)"
 
 # ---------------------------------------------------------------- the next hop of both servers
 start_sink() {
@@ -358,6 +359,96 @@ throughput() {
     fi
 }
 
+# ---------------------------------------------------------------- a large queue (issue 4)
+pn_console() { # one console command over ssh, as an operator runs it
+    JAVA_HOME=$JDK timeout 300 "$PN/bin/client" -h 127.0.0.1 -a "$PN_SSH" -u admin -p admin -r 10 -b <<< "$1" 2>&1
+}
+
+seconds_of() { # COMMAND...: run it, print its wall time in seconds (its output goes to $WORK/last.out)
+    local t0=$EPOCHREALTIME
+    "$@" > "$WORK/last.out" 2>&1
+    awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }'
+}
+
+first_250() { # PORT: seconds until one message is accepted (smtp-source exits 0), at most 120 s
+    local i
+    for ((i = 0; i < 1200; i++)); do
+        timeout 10 smtp-source -m 1 -f "$SENDER" -t "$RCPT" "127.0.0.1:$1" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# QUEUE_ENTRIES messages to a next hop that is down (a closed port): every one is tried once, deferred and
+# kept. Then the listing an operator asks for (mta:queue-list, and mailq for Postfix) and a restart: how
+# long until the server takes mail again with the whole queue loaded.
+queue_test() {
+    local t0 n
+    log "postern: filling the queue with $QUEUE_ENTRIES deferred messages (next hop down)"
+    pn_console "config:property-set -p org.postern.router relayhost \"[127.0.0.1]:$CLOSED_PORT\"" >/dev/null
+    sleep 2
+    timeout 1200 smtp-source -l 1024 -m "$QUEUE_ENTRIES" -s 50 -f "$SENDER" -t "$RCPT" "127.0.0.1:$PN_PORT" \
+        >/dev/null 2>"$LOGS/queue-fill-postern.err" || log "postern: filling failed: $(head -c 300 "$LOGS/queue-fill-postern.err")"
+    R[q_postern_echo]=$(seconds_of pn_console "echo ready")
+    R[q_postern_stats]=$(seconds_of pn_console "mta:queue-stats --no-format")
+    R[q_postern_count]=$(awk '$1 == "total" { print $2 }' "$WORK/last.out")
+    R[q_postern_page]=$(seconds_of pn_console "mta:queue-list")
+    R[q_postern_all]=$(seconds_of pn_console "mta:queue-list --limit 0 --no-format")
+    R[q_postern_all_lines]=$(grep -c . "$WORK/last.out")
+    log "postern: ${R[q_postern_count]} entries; console: echo ${R[q_postern_echo]}s, mta:queue-list ${R[q_postern_page]}s," \
+        "all ${R[q_postern_all_lines]} rows ${R[q_postern_all]}s"
+    log "postern: restarting with the full queue"
+    JAVA_HOME=$JDK "$PN/bin/stop" >/dev/null 2>&1
+    stop_pid "$POSTERN_PID" 60
+    t0=$EPOCHREALTIME
+    JAVA_HOME=$JDK KARAF_REDIRECT=$LOGS/postern-console-2.log "$PN/bin/start" || die "bin/start failed"
+    if first_250 "$PN_PORT"; then
+        R[q_postern_ready]=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+    else
+        R[q_postern_ready]="not within 120 s"
+    fi
+    POSTERN_PID=$(tr -d ' \n' < "$PN/karaf.pid" 2>/dev/null)
+    R[q_postern_loaded]=$(grep -h "entries loaded in" "$PN"/data/log/karaf.log | tail -1 | sed 's/.*| //')
+    log "postern: ready (first 250) ${R[q_postern_ready]}s after bin/start; ${R[q_postern_loaded]}"
+
+    log "postfix: filling the queue with $QUEUE_ENTRIES deferred messages (next hop down)"
+    postconf -c "$PF/etc" -e "relayhost = [127.0.0.1]:$CLOSED_PORT" && postfix -c "$PF/etc" reload >/dev/null 2>&1
+    sleep 2
+    timeout 1200 smtp-source -l 1024 -m "$QUEUE_ENTRIES" -s 50 -f "$SENDER" -t "$RCPT" "127.0.0.1:$PF_PORT" \
+        >/dev/null 2>"$LOGS/queue-fill-postfix.err" || log "postfix: filling failed: $(head -c 300 "$LOGS/queue-fill-postfix.err")"
+    sleep 5 # pickup and qmgr take the last ones in
+    R[q_postfix_all]=$(seconds_of postqueue -c "$PF/etc" -p)
+    R[q_postfix_count]=$(tail -1 "$WORK/last.out" | awk '{ for (i = 1; i <= NF; i++) if ($i == "Requests.") print $(i - 1) }')
+    log "postfix: ${R[q_postfix_count]} entries; mailq ${R[q_postfix_all]}s"
+    log "postfix: restarting with the full queue"
+    postfix -c "$PF/etc" stop >/dev/null 2>&1
+    stop_pid "$PF_MASTER" 60
+    t0=$EPOCHREALTIME
+    postfix -c "$PF/etc" start >/dev/null 2>&1
+    if first_250 "$PF_PORT"; then
+        R[q_postfix_ready]=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+    else
+        R[q_postfix_ready]="not within 120 s"
+    fi
+    PF_MASTER=$(tr -d ' \n' < "$PF/queue/pid/master.pid")
+    log "postfix: ready (first 250) ${R[q_postfix_ready]}s after postfix start"
+}
+
+queue_report() {
+    [ "$QUEUE_ENTRIES" -gt 0 ] || return 0
+    echo
+    echo "A queue of $QUEUE_ENTRIES deferred entries (1 KiB each, next hop down)"
+    echo "  target (issue 4): ready within 10 s of a restart"
+    printf '  %-44s %12s %12s\n' "" Postfix Postern
+    printf '  %-44s %12s %12s\n' "entries queued" "${R[q_postfix_count]:-?}" "${R[q_postern_count]:-?}"
+    printf '  %-44s %12s %12s\n' "restart to first 250, s (whole queue loaded)" "${R[q_postfix_ready]:-?}" "${R[q_postern_ready]:-?}"
+    printf '  %-44s %12s %12s\n' "list every entry, s (mailq; queue-list --limit 0)" "${R[q_postfix_all]:-?}" "${R[q_postern_all]:-?}"
+    printf '  %-44s %12s %12s\n' "mta:queue-list (first 100 entries), s" "-" "${R[q_postern_page]:-?}"
+    printf '  %-44s %12s %12s\n' "a console command that does nothing, s" "-" "${R[q_postern_echo]:-?}"
+    echo "  Postern's console times include the ssh login of bin/client (see the command that does nothing)."
+    echo "  Postern's log: ${R[q_postern_loaded]:-?}"
+}
+
 # ---------------------------------------------------------------- the run
 START_DATE=$(date -u +'%Y-%m-%d %H:%M UTC')
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -393,6 +484,7 @@ for size in $SIZES; do
 done
 R[postern_rss_end]=$(awk '/VmRSS/ {print $2}' /proc/"$POSTERN_PID"/status)
 kill -0 "$POSTERN_PID" 2>/dev/null || log "Postern is no longer running"
+[ "$QUEUE_ENTRIES" -gt 0 ] && queue_test
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 # Distinct WARN/ERROR messages of the run (session ids and numbers folded), for the report.
 POSTERN_ERRORS=$(cat "$PN"/data/log/karaf.log* 2>/dev/null | grep -E '\| (ERROR|WARN) ' |
@@ -471,6 +563,7 @@ else:
           f"(RSS sum {rb // 1024} -> {ra // 1024} MiB: {per(rb, ra)}, counts shared pages in every process)")
 EOF
     done
+    queue_report
     echo
     echo "Postern JVM RSS: $((${R[postern_rss_start]} / 1024)) MiB after start, $((${R[postern_rss_end]:-0} / 1024)) MiB at the end"
     echo "Postern WARN/ERROR lines in karaf.log (count, level, message with digits folded):"
