@@ -61,8 +61,28 @@ public @interface ListenerConfig {
     @AttributeDefinition(name = "Maximum errors per session", description = "Then 421 and the connection is closed", min = "1")
     int max_errors() default 10;
 
-    @AttributeDefinition(name = "Idle timeout", description = "Seconds without a command (or data) before 421 and close (RFC 5321 4.5.3.2.7)", min = "1")
+    @AttributeDefinition(name = "Idle timeout", description = "Seconds; the command and data timeouts when they are 0 "
+            + "(the one timeout of earlier versions)", min = "1")
     int idle_timeout() default 300;
+
+    @AttributeDefinition(name = "Command timeout", description = "Seconds a client has to send one complete command line, "
+            + "counted from the server's previous reply; octets of an unfinished line do not extend it "
+            + "(RFC 5321 4.5.3.2.7). 0: the idle timeout", min = "0")
+    int command_timeout() default 0;
+
+    @AttributeDefinition(name = "Data timeout", description = "Seconds of the longest pause without any octet while a "
+            + "client sends message content (DATA, or BDAT from the first chunk to the last). 0: the idle timeout", min = "0")
+    int data_timeout() default 0;
+
+    @AttributeDefinition(name = "Minimum data rate", description = "Octets per second that earn a client one more second "
+            + "of message transfer, up to the data timeout: a client sending slower is cut off about one data timeout "
+            + "after the transfer began (as Postfix's smtpd_min_data_rate). 0: only the pause rule", min = "0")
+    int data_min_rate() default 500;
+
+    @AttributeDefinition(name = "Maximum junk commands", description = "NOOP, RSET, VRFY and HELP a client may send "
+            + "before each further one counts as an error (as Postfix's smtpd_junk_command_limit); "
+            + "the count starts over after each accepted message", min = "1")
+    int max_junk_commands() default 100;
 
     @AttributeDefinition(name = "TLS certificate", description = "PEM file with the certificate chain (leaf first)")
     String tls_certificate() default "";

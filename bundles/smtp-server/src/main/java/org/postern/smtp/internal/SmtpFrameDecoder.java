@@ -5,7 +5,6 @@ import java.util.List;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.handler.codec.ByteToMessageDecoder;
-import io.netty.util.ByteProcessor;
 
 /**
  * Frames what a client sends: lines (line end kept, so a bare LF can be told from CRLF) and, after a
@@ -14,9 +13,14 @@ import io.netty.util.ByteProcessor;
  * <p>The framing has to be decided here, not in the session: a pipelining client sends the chunk right
  * behind its BDAT command, and the session may still be busy with an earlier command when both arrive.
  *
- * <p>A line longer than the limit is never buffered: its octets are dropped as they come and a
- * {@link #LINE_TOO_LONG} marker takes its place once its line end arrives, so an endless line costs one
- * line of memory.
+ * <p>A line longer than the limit is never buffered: as soon as it passes the limit a {@link #LINE_TOO_LONG}
+ * marker goes out (so the session can answer without waiting for a line end that may never come), its
+ * octets are dropped as they come, and a {@link LongLineEnd} tells how it ended once its line end arrives.
+ * An endless line costs one line of memory.
+ *
+ * <p>Framing pauses behind a STARTTLS line: what the client pipelined after it must not be framed before
+ * the session has decided, because after a successful STARTTLS it is discarded unread (RFC 3207 4.2,
+ * CVE-2011-0411) and framing it would hand it on.
  */
 final class SmtpFrameDecoder extends ByteToMessageDecoder {
 
@@ -27,6 +31,12 @@ final class SmtpFrameDecoder extends ByteToMessageDecoder {
             return "LINE_TOO_LONG";
         }
     };
+
+    /** The end of a line that was too long: whether it ended with CRLF (for the DATA end rule). */
+    record LongLineEnd(boolean crlf) {
+        static final LongLineEnd CRLF = new LongLineEnd(true);
+        static final LongLineEnd BARE = new LongLineEnd(false);
+    }
 
     /** Some octets of BDAT chunk data; {@code last} when they end the chunk. */
     record Chunk(ByteBuf data, boolean endOfChunk) {
@@ -57,25 +67,55 @@ final class SmtpFrameDecoder extends ByteToMessageDecoder {
                 out.add(new Chunk(in.readRetainedSlice(n), chunkRemaining == 0));
                 continue;
             }
-            int eol = in.forEachByte(in.readerIndex(), in.readableBytes(), ByteProcessor.FIND_LF);
+            // indexOf scans a word at a time; forEachByte calls a processor per octet
+            int eol = in.indexOf(in.readerIndex(), in.writerIndex(), (byte) '\n');
             if (eol < 0) {
-                if (in.readableBytes() > maxLine) {
-                    discarding = true;
-                    in.skipBytes(in.readableBytes());
+                if (discarding || in.readableBytes() > maxLine) {
+                    if (!discarding) {
+                        discarding = true;
+                        out.add(LINE_TOO_LONG);
+                    }
+                    // keep a trailing CR: it may be the first half of the CRLF that ends the long line
+                    int keep = in.getByte(in.writerIndex() - 1) == '\r' ? 1 : 0;
+                    in.skipBytes(in.readableBytes() - keep);
                 }
                 return;
             }
             int length = eol - in.readerIndex() + 1;
             if (discarding || length > maxLine) {
+                if (!discarding) {
+                    out.add(LINE_TOO_LONG);
+                }
                 discarding = false;
+                boolean crlf = eol > in.readerIndex() && in.getByte(eol - 1) == '\r';
                 in.skipBytes(length);
-                out.add(LINE_TOO_LONG);
+                out.add(crlf ? LongLineEnd.CRLF : LongLineEnd.BARE);
                 continue;
             }
             ByteBuf line = in.readRetainedSlice(length);
             out.add(line);
             chunkRemaining = bdatSize(line);
+            if (isStartTls(line)) {
+                return; // the rest waits until the session has taken the STARTTLS (and maybe reset us)
+            }
         }
+    }
+
+    /** Whether a line is a STARTTLS command (the verb alone, or with anything after a space). */
+    static boolean isStartTls(ByteBuf line) {
+        int len = line.readableBytes();
+        if (len < 9) {
+            return false;
+        }
+        int i = line.readerIndex();
+        String verb = "starttls";
+        for (int k = 0; k < verb.length(); k++) {
+            if ((line.getByte(i + k) | 0x20) != verb.charAt(k)) {
+                return false;
+            }
+        }
+        byte next = line.getByte(i + 8);
+        return next == '\r' || next == '\n' || next == ' ';
     }
 
     /** The size of a well-formed {@code BDAT <size> [LAST]} line, else 0. */

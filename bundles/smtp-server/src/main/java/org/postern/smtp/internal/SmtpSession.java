@@ -34,9 +34,6 @@ import io.netty.handler.codec.haproxy.HAProxyMessageDecoder;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.handler.ssl.SslHandshakeCompletionEvent;
-import io.netty.handler.timeout.IdleStateEvent;
-import io.netty.handler.timeout.IdleStateHandler;
-import io.netty.util.ByteProcessor;
 import io.netty.util.ReferenceCountUtil;
 
 import org.postern.api.auth.AuthResult;
@@ -102,6 +99,10 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
     private final ArrayDeque<Object> inbox = new ArrayDeque<>();
 
     private ChannelHandlerContext ctx;
+    private SessionTimer timer;
+    private boolean replied;
+    private String lastVerb = "CONNECT";
+    private int junk;
     private InetSocketAddress client;
     private boolean admitted;
     private State state = State.GREETING;
@@ -157,9 +158,14 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
             }
             pipeline.addLast("tls", tls.newHandler(pipeline.channel().alloc()));
         }
-        pipeline.addLast("idle", new IdleStateHandler(config.idle_timeout(), 0, 0, TimeUnit.SECONDS));
+        pipeline.addLast("timer", new SessionTimer(orIdle(config.command_timeout(), config),
+                orIdle(config.data_timeout(), config), config.data_min_rate()));
         pipeline.addLast("frames", new SmtpFrameDecoder(Math.max(config.max_text_line(), config.max_command_line())));
         pipeline.addLast("smtp", new SmtpSession(services, config));
+    }
+
+    private static int orIdle(int seconds, ListenerConfig config) {
+        return seconds > 0 ? seconds : config.idle_timeout();
     }
 
     // ---- Netty events ----
@@ -167,6 +173,8 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
     @Override
     public void channelActive(ChannelHandlerContext context) {
         this.ctx = context;
+        this.timer = context.pipeline().get(SessionTimer.class);
+        timer.command(); // the PROXY header and the greeting's wait fall under the command timeout too
         context.channel().config().setAutoRead(false);
         if (config.proxy_protocol()) {
             context.read(); // the PROXY header comes first; the session starts when it has been read
@@ -186,6 +194,7 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
         }
         admitted = true;
         busy = true;
+        timer.pause(); // the connect filters have their own timeouts
         ctx.read(); // an early talker's first lines wait in the inbox until the greeting is out
         services.filterChain().run("connect", id, ctx.executor(), f -> f.connect(this)).whenComplete((v, e) -> {
             busy = false;
@@ -235,9 +244,14 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
 
     @Override
     public void userEventTriggered(ChannelHandlerContext context, Object evt) {
-        if (evt instanceof IdleStateEvent && state != State.CLOSED) {
-            LOG.info("{}: timeout after {} from [{}]", id, state == State.DATA ? "DATA" : "command", clientIp());
-            replyAndClose(421, "4.4.2", config.hostname() + " Error: timeout exceeded");
+        if (evt instanceof SessionTimer.Expired expired) {
+            if (state != State.CLOSED && !busy) {
+                LOG.info("{}: timeout after {}{} from [{}]", id, lastVerb,
+                        expired.phase() == SessionTimer.Phase.DATA && scan != null && transaction != null
+                                && transaction.pending() != null ? " (" + transaction.pending().size() + " octets)" : "",
+                        clientIp());
+                replyAndClose(421, "4.4.2", config.hostname() + " Error: timeout exceeded");
+            }
         } else if (evt instanceof SslHandshakeCompletionEvent done) {
             if (done.isSuccess()) {
                 SSLSession tls = context.pipeline().get(SslHandler.class).engine().getSession();
@@ -273,6 +287,11 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
             try {
                 if (frame == SmtpFrameDecoder.LINE_TOO_LONG) {
                     lineTooLong();
+                } else if (frame instanceof SmtpFrameDecoder.LongLineEnd end) {
+                    if (state == State.DATA && scan != null) {
+                        // a "." line counts as the end only after CRLF, also after a line we dropped
+                        scan.lastLineEndedWithCrlf = end.crlf();
+                    }
                 } else if (frame instanceof SmtpFrameDecoder.Chunk chunk) {
                     chunk(chunk);
                 } else if (auth != null) {
@@ -289,6 +308,16 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
         if (state == State.CLOSED || ctx == null) {
             return;
         }
+        if (!busy) {
+            // Waiting for the client again: message content runs under the data timeout (one phase for the
+            // whole message), anything else under the command timeout, restarted by each reply.
+            if (state == State.DATA || bdatStarted) {
+                timer.data();
+            } else if (replied || timer.phase() != SessionTimer.Phase.COMMAND) {
+                timer.command();
+            }
+            replied = false;
+        }
         ctx.channel().config().setAutoRead(!busy);
         ctx.flush();
     }
@@ -303,6 +332,7 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
     /** Runs an asynchronous step: reading stops until {@code then} has run on the event loop. */
     private <T> void await(CompletionStage<T> stage, Consumer<T> then, Consumer<Throwable> failed) {
         busy = true;
+        timer.pause();
         ctx.channel().config().setAutoRead(false);
         stage.whenCompleteAsync((value, error) -> {
             busy = false;
@@ -355,6 +385,10 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
         int space = line.indexOf(' ');
         String verb = (space < 0 ? line : line.substring(0, space)).toUpperCase(Locale.ROOT);
         String arg = space < 0 ? "" : line.substring(space + 1);
+        lastVerb = verb.length() <= 12 && verb.chars().allMatch(c -> c >= 'A' && c <= 'Z') ? verb : "UNKNOWN";
+        if ((verb.equals("NOOP") || verb.equals("RSET") || verb.equals("VRFY") || verb.equals("HELP")) && tooMuchJunk()) {
+            return;
+        }
         if (buf.readableBytes() > config.max_command_line() && !verb.equals("AUTH")) {
             replyAndClose(500, "5.5.2", "Error: line too long");
             return;
@@ -388,6 +422,19 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
             case "HELP" -> reply(214, "2.0.0", "Commands: EHLO HELO STARTTLS AUTH MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP");
             default -> error(500, "5.5.2", "Error: command not recognized");
         }
+    }
+
+    /** Counts a junk command; past the limit each one counts as an error too (the session may close). */
+    private boolean tooMuchJunk() {
+        if (++junk <= config.max_junk_commands()) {
+            return false;
+        }
+        if (++errors >= config.max_errors()) {
+            LOG.info("{}: too many errors from [{}]", id, clientIp());
+            replyAndClose(421, "4.7.0", config.hostname() + " Error: too many errors");
+            return true;
+        }
+        return false;
     }
 
     private boolean tlsActive() {
@@ -478,6 +525,10 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
         }
         String[] parts = arg.trim().split(" +");
         String mechanism = parts[0].toUpperCase(Locale.ROOT);
+        if (mechanism.isEmpty()) {
+            error(501, "5.5.4", "Syntax: AUTH mechanism [initial-response]");
+            return;
+        }
         String initial = parts.length > 1 ? parts[1] : null;
         if (parts.length > 2) {
             error(501, "5.5.4", "Syntax: AUTH mechanism [initial-response]");
@@ -854,7 +905,7 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
             return;
         }
         int body = length - (crlf ? 2 : endsWithLf ? 1 : 0);
-        boolean bareCr = buf.forEachByte(start, body, ByteProcessor.FIND_CR) >= 0;
+        boolean bareCr = buf.indexOf(start, start + body, (byte) '\r') >= 0;
         boolean bareLf = endsWithLf && !crlf;
         scan.lastLineEndedWithCrlf = crlf;
         int offset = start;
@@ -1041,6 +1092,7 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
                     t.recipients().size(), t.pending().size(),
                     authenticatedAs != null ? ", sasl_username=" + authenticatedAs : "",
                     quarantineReason != null ? ", quarantined" : "");
+            junk = 0;
             reply(250, "2.0.0", "Ok: queued as " + storedId);
         }, e -> {
             t.abort();
@@ -1125,6 +1177,7 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
             sb.append(lines.get(i)).append("\r\n");
         }
         ctx.write(Unpooled.copiedBuffer(sb, StandardCharsets.UTF_8));
+        replied = true;
         if (busy) {
             ctx.flush(); // otherwise drain() flushes once the inbox is empty, so pipelined replies go out together
         }

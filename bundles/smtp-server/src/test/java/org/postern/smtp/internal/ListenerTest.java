@@ -43,6 +43,7 @@ public class ListenerTest {
     public TemporaryFolder tmp = new TemporaryFolder();
 
     private final MemoryQueue queue = new MemoryQueue();
+    private org.postern.api.queue.QueueStore store = queue;
     private SmtpListener listener;
     private int port;
 
@@ -63,7 +64,7 @@ public class ListenerTest {
         cfg.put("tls_self_signed", true);
         cfg.putAll(extra);
         listener = new SmtpListener();
-        set("queueStore", queue);
+        set("queueStore", store);
         set("relayPolicy", (RelayPolicy) (s, rcpt) -> CompletableFuture.completedFuture(
                 rcpt.domain().equals("localhost") ? RelayDecision.local()
                         : s.authenticatedAs() != null ? RelayDecision.relay() : RelayDecision.relayDenied()));
@@ -143,7 +144,8 @@ public class ListenerTest {
                 line = in.readLine();
             } while (line.startsWith("250-"));
             // CVE-2011-0411: a command injected behind STARTTLS must not be answered after the handshake
-            out.write("STARTTLS\r\nMAIL FROM:<injected@example.org>\r\n".getBytes(StandardCharsets.US_ASCII));
+            // (an RSET would be answered 250, so an answered injection shows in the first line inside TLS)
+            out.write("STARTTLS\r\nRSET\r\nMAIL FROM:<injected@example.org>\r\n".getBytes(StandardCharsets.US_ASCII));
             out.flush();
             assertEquals("220 2.0.0 Ready to start TLS", in.readLine());
             SSLContext ssl = SSLContext.getInstance("TLS");
@@ -237,6 +239,99 @@ public class ListenerTest {
             assertEquals("250 2.0.0 Ok: queued as Q1", line);
         }
         assertEquals("192.0.2.99", queue.stored.get(0).envelope().client().address());
+    }
+
+    // ---- a 50 MB message streams to the store ----
+
+    private static final int LINES = 50_000;
+    private static final byte[] LINE = ("x".repeat(998) + "\r\n").getBytes(StandardCharsets.US_ASCII); // 1000 octets
+
+    @Test
+    public void fiftyMegabytesByDataStreamToTheStoreWithoutGrowingTheHeap() throws Exception {
+        streamFiftyMegabytes(false);
+    }
+
+    @Test
+    public void fiftyMegabytesInOneBdatChunkStreamToTheStoreWithoutGrowingTheHeap() throws Exception {
+        streamFiftyMegabytes(true);
+    }
+
+    private void streamFiftyMegabytes(boolean bdat) throws Exception {
+        FileQueue files = new FileQueue(tmp.newFolder("spool").toPath());
+        store = files;
+        start("mx", Map.of("max_message_size", 52_428_800L));
+        try (Socket s = new Socket("127.0.0.1", port)) {
+            s.setSoTimeout(30_000);
+            BufferedReader in = new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.US_ASCII));
+            OutputStream out = new java.io.BufferedOutputStream(s.getOutputStream(), 64 * 1024);
+            assertTrue(in.readLine().startsWith("220 "));
+            out.write(("HELO big.example\r\nMAIL FROM:<a@example.org> SIZE=50000000\r\nRCPT TO:<b@localhost>\r\n"
+                    + (bdat ? "BDAT " + LINES * LINE.length + " LAST\r\n" : "DATA\r\n")).getBytes(StandardCharsets.US_ASCII));
+            out.flush();
+            assertEquals("250 localhost", in.readLine());
+            assertEquals("250 2.1.0 Ok", in.readLine());
+            assertEquals("250 2.1.5 Ok", in.readLine());
+            if (!bdat) {
+                assertEquals("354 End data with <CR><LF>.<CR><LF>", in.readLine());
+            }
+            long before = usedHeapAfterGc();
+            java.util.zip.CRC32 sent = new java.util.zip.CRC32();
+            int first = LINES * 9 / 10; // 45 MB, then look at the heap while the message is still open
+            for (int i = 0; i < first; i++) {
+                out.write(LINE);
+                sent.update(LINE);
+            }
+            out.flush();
+            long deadline = System.currentTimeMillis() + 30_000;
+            while (files.written.get() < (long) first * LINE.length && System.currentTimeMillis() < deadline) {
+                Thread.sleep(20);
+            }
+            assertEquals("the listener passed every octet on", (long) first * LINE.length, files.written.get());
+            long during = usedHeapAfterGc();
+            long growth = during - before;
+            System.out.printf("heap before %d KB, with 45 MB received %d KB: growth %d KB; largest store write %d octets%n",
+                    before / 1024, during / 1024, growth / 1024, files.largestWrite.get());
+            assertTrue("heap grew by " + growth / 1024 + " KB while 45 MB went through", growth < 8L * 1024 * 1024);
+            for (int i = first; i < LINES; i++) {
+                out.write(LINE);
+                sent.update(LINE);
+            }
+            if (!bdat) {
+                out.write(".\r\n".getBytes(StandardCharsets.US_ASCII));
+            }
+            out.flush();
+            assertEquals("250 2.0.0 Ok: queued as F1", in.readLine());
+            // the listener hands the store a line (DATA) or at most one socket read (BDAT) at a time
+            assertTrue("largest write " + files.largestWrite.get(), files.largestWrite.get() <= (bdat ? 256 * 1024 : 1000));
+        }
+        Path file = files.stored.get("F1");
+        assertEquals((long) LINES * LINE.length, Files.size(file));
+        java.util.zip.CRC32 got = new java.util.zip.CRC32();
+        try (java.io.InputStream f = Files.newInputStream(file)) {
+            byte[] b = new byte[64 * 1024];
+            int n;
+            while ((n = f.read(b)) > 0) {
+                got.update(b, 0, n);
+            }
+        }
+        assertEquals(sentCrc(), got.getValue());
+    }
+
+    private static long sentCrc() {
+        java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+        for (int i = 0; i < LINES; i++) {
+            crc.update(LINE);
+        }
+        return crc.getValue();
+    }
+
+    private static long usedHeapAfterGc() throws InterruptedException {
+        java.lang.management.MemoryMXBean memory = java.lang.management.ManagementFactory.getMemoryMXBean();
+        for (int i = 0; i < 3; i++) {
+            memory.gc();
+            Thread.sleep(50);
+        }
+        return memory.getHeapMemoryUsage().getUsed();
     }
 
     private static final X509TrustManager TRUST_ALL = new X509TrustManager() {

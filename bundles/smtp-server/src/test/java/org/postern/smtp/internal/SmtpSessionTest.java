@@ -45,7 +45,11 @@ public class SmtpSessionTest {
                     ? RelayDecision.local() : RelayDecision.relayDenied());
     private FilterChain chain = FilterChain.EMPTY;
     private final Map<String, Object> cfg = new HashMap<>();
+    private io.netty.handler.ssl.SslContext tls;
     private EmbeddedChannel channel;
+
+    @org.junit.Rule
+    public org.junit.rules.TemporaryFolder tmp = new org.junit.rules.TemporaryFolder();
 
     @Before
     public void defaults() {
@@ -79,7 +83,7 @@ public class SmtpSessionTest {
 
             @Override
             public io.netty.handler.ssl.SslContext tls() {
-                return null;
+                return tls;
             }
 
             @Override
@@ -386,10 +390,9 @@ public class SmtpSessionTest {
         assertFalse(channel.isOpen());
         connect();
         replies();
-        for (int i = 0; i < 100; i++) {
-            send("y".repeat(1000)); // 100 KB without a line end
+        for (int i = 0; i < 100 && channel.isOpen(); i++) {
+            send("y".repeat(1000)); // up to 100 KB without a line end
         }
-        send("\r\n");
         assertEquals("500 5.5.2 Error: line too long", lastReply());
         assertFalse(channel.isOpen());
     }
@@ -434,5 +437,313 @@ public class SmtpSessionTest {
         send("HELO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@localhost>\r\nDATA\r\nSubject: x\r\n\r\nbad\rline\nend\r\n.\r\n");
         assertEquals("250 2.0.0 Ok: queued as Q2", lastReply());
         assertEquals("Subject: x\r\n\r\nbad\r\nline\r\nend\r\n", new String(queue.stored.get(0).bytes(), StandardCharsets.UTF_8));
+    }
+
+    // ---- timeouts (RFC 5321 4.5.3.2) ----
+
+    /** Moves the channel's clock and runs whatever became due. */
+    private void elapse(long seconds) {
+        channel.advanceTimeBy(seconds, java.util.concurrent.TimeUnit.SECONDS);
+        channel.runScheduledPendingTasks();
+        channel.runPendingTasks();
+    }
+
+    @Test
+    public void aTricklingClientIsCutOffAfterTheCommandTimeoutThoughOctetsKeepComing() {
+        cfg.put("command_timeout", 300);
+        connect();
+        channel.freezeTime();
+        replies();
+        send("HELO c\r\n");
+        assertEquals("250 localhost", lastReply());
+        String line = "MAIL FROM:<slow@example.org>\r\n";
+        for (int i = 0; i < 59; i++) { // one octet every 5 s, never a complete line in 300 s
+            send(line.substring(i % 20, i % 20 + 1));
+            elapse(5);
+        }
+        assertTrue("still waiting at 295 s", channel.isOpen());
+        assertEquals(List.of(), replies());
+        send("M");
+        elapse(5);
+        assertEquals(List.of("421 4.4.2 localhost Error: timeout exceeded"), replies());
+        assertFalse(channel.isOpen());
+    }
+
+    @Test
+    public void theIdleTimeoutOfEarlierVersionsStillSetsTheCommandTimeout() {
+        cfg.put("idle_timeout", 60);
+        connect();
+        channel.freezeTime();
+        replies();
+        elapse(59);
+        assertTrue(channel.isOpen());
+        elapse(1);
+        assertEquals(List.of("421 4.4.2 localhost Error: timeout exceeded"), replies());
+        assertFalse(channel.isOpen());
+    }
+
+    @Test
+    public void eachReplyStartsTheCommandTimeoutAfresh() {
+        cfg.put("command_timeout", 100);
+        connect();
+        channel.freezeTime();
+        replies();
+        for (int i = 0; i < 5; i++) {
+            elapse(90);
+            send("NOOP\r\n");
+            assertEquals("250 2.0.0 Ok", lastReply());
+        }
+        elapse(99);
+        assertTrue("450 s in, but never 100 s without a command", channel.isOpen());
+        elapse(1);
+        assertEquals("421 4.4.2 localhost Error: timeout exceeded", lastReply());
+    }
+
+    @Test
+    public void aPauseInDataLongerThanTheDataTimeoutGets421() {
+        cfg.put("command_timeout", 300);
+        cfg.put("data_timeout", 120);
+        cfg.put("max_message_size", 100_000L);
+        connect();
+        channel.freezeTime();
+        send("HELO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@localhost>\r\nDATA\r\n");
+        assertEquals("354 End data with <CR><LF>.<CR><LF>", lastReply());
+        send("Subject: x\r\n\r\n" + "0123456789".repeat(90) + "\r\n");
+        elapse(119);
+        assertTrue("the data timeout, not the command timeout, applies", channel.isOpen());
+        assertEquals(List.of(), replies());
+        elapse(1);
+        assertEquals(List.of("421 4.4.2 localhost Error: timeout exceeded"), replies());
+        assertFalse(channel.isOpen());
+        assertTrue(queue.stored.isEmpty());
+        assertEquals("the pending message is thrown away", 1, queue.aborted.get());
+    }
+
+    @Test
+    public void withoutAMinimumRateEachOctetRestartsTheDataTimeout() {
+        cfg.put("data_timeout", 120);
+        cfg.put("data_min_rate", 0);
+        connect();
+        channel.freezeTime();
+        send("HELO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@localhost>\r\nDATA\r\n");
+        replies();
+        for (int i = 0; i < 5; i++) {
+            elapse(110);
+            send("x");
+        }
+        assertTrue(channel.isOpen());
+        elapse(119);
+        assertTrue(channel.isOpen());
+        elapse(1);
+        assertEquals(List.of("421 4.4.2 localhost Error: timeout exceeded"), replies());
+    }
+
+    @Test
+    public void aClientTricklingMessageContentIsCutOffThoughItNeverPauses() {
+        cfg.put("data_timeout", 300);
+        cfg.put("max_message_size", 100_000L);
+        connect();
+        channel.freezeTime();
+        send("HELO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@localhost>\r\nDATA\r\n");
+        replies();
+        int seconds = 0;
+        while (channel.isOpen() && seconds < 3600) {
+            send(seconds % 100 == 98 ? "\r\n" : "x"); // a line now and then: the lines themselves do not help
+            elapse(5);
+            seconds += 5;
+        }
+        assertFalse("cut off", channel.isOpen());
+        assertTrue("after about one data timeout, not an hour: " + seconds, seconds >= 300 && seconds <= 310);
+        assertEquals("421 4.4.2 localhost Error: timeout exceeded", lastReply());
+    }
+
+    @Test
+    public void bdatChunksTrickledOneByOneAreOneDataPhase() {
+        cfg.put("data_timeout", 300);
+        cfg.put("command_timeout", 300);
+        connect();
+        channel.freezeTime();
+        send("EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@localhost>\r\n");
+        replies();
+        int seconds = 0;
+        while (channel.isOpen() && seconds < 3600) {
+            send("BDAT 1\r\nx");
+            elapse(10);
+            seconds += 10;
+        }
+        assertTrue("cut off after about one data timeout: " + seconds, seconds >= 300 && seconds <= 320);
+        assertEquals("421 4.4.2 localhost Error: timeout exceeded", lastReply());
+    }
+
+    @Test
+    public void aSlowButCompleteSessionIsNotCut() {
+        cfg.put("command_timeout", 300);
+        cfg.put("data_timeout", 300);
+        cfg.put("max_message_size", 100_000L);
+        connect();
+        channel.freezeTime();
+        replies();
+        // every command trickled over 250 s: slow, but each line complete within the command timeout
+        for (String command : List.of("EHLO slow.example\r\n", "MAIL FROM:<a@example.org>\r\n",
+                "RCPT TO:<b@localhost>\r\n", "DATA\r\n")) {
+            int half = command.length() / 2;
+            send(command.substring(0, half));
+            elapse(125);
+            send(command.substring(half));
+            elapse(125);
+        }
+        assertEquals("354 End data with <CR><LF>.<CR><LF>", lastReply());
+        // after a think of 125 s since the 354, content in bursts at a modest rate (800 octets/s), a pause
+
+        String block = ("x".repeat(78) + "\r\n").repeat(100); // 8 KB
+        for (int i = 0; i < 5; i++) {
+            send(block);
+            elapse(10);
+        }
+        elapse(100);
+        send(".\r\n");
+        assertEquals("250 2.0.0 Ok: queued as Q1", lastReply());
+        elapse(299);
+        send("QUIT\r\n");
+        assertEquals("221 2.0.0 Bye", lastReply());
+        assertEquals(40_000, queue.stored.get(0).bytes().length);
+    }
+
+    @Test
+    public void noClientTimeoutWhileTheServerWaitsForTheQueue() {
+        cfg.put("command_timeout", 300);
+        queue.holdCommits = true;
+        connect();
+        channel.freezeTime();
+        send("HELO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@localhost>\r\nDATA\r\nSubject: x\r\n\r\nhi\r\n.\r\n");
+        replies();
+        elapse(400);
+        assertTrue(channel.isOpen());
+        queue.releaseCommits();
+        channel.runPendingTasks();
+        assertEquals("250 2.0.0 Ok: queued as Q1", lastReply());
+        elapse(299);
+        assertTrue(channel.isOpen());
+        elapse(1);
+        assertEquals("421 4.4.2 localhost Error: timeout exceeded", lastReply());
+    }
+
+    @Test
+    public void junkCommandsPastTheLimitCountAsErrors() {
+        cfg.put("max_junk_commands", 3);
+        cfg.put("max_errors", 3);
+        connect();
+        send("HELO c\r\n");
+        replies();
+        send("NOOP\r\nRSET\r\nVRFY x\r\nNOOP\r\nNOOP\r\n");
+        assertTrue(channel.isOpen());
+        send("HELP\r\n");
+        assertEquals("421 4.7.0 localhost Error: too many errors", lastReply());
+        assertFalse(channel.isOpen());
+    }
+
+    // ---- defects found by the black-box probe (bench/probe/probe.py) ----
+
+    @Test
+    public void anEndlessCommandLineIsAnsweredWithoutWaitingForItsEnd() {
+        connect();
+        replies();
+        send("y".repeat(1000));
+        assertTrue("1000 octets are one line's worth", channel.isOpen());
+        send("y");
+        assertEquals(List.of("500 5.5.2 Error: line too long"), replies());
+        assertFalse(channel.isOpen());
+    }
+
+    @Test
+    public void aLongLineEndingInBareLfCannotEndDataEarly() {
+        cfg.put("max_message_size", 100_000L);
+        connect();
+        send("HELO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@localhost>\r\nDATA\r\n");
+        replies();
+        // the dropped long line ended in a bare LF, so the "." after it is content, not the end (smuggling)
+        send("Subject: x\r\n\r\n" + "y".repeat(1200) + "\n.\r\nMAIL FROM:<evil@example.org>\r\nRCPT TO:<b@localhost>\r\n"
+                + "DATA\r\nsmuggled\r\n.\r\n");
+        assertEquals(List.of("550 5.6.0 Message contains a line longer than 1000 octets"), replies());
+        assertTrue(queue.stored.isEmpty());
+        // a long line ending in CRLF is followed by a working end of data
+        send("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@localhost>\r\nDATA\r\n" + "y".repeat(1200) + "\r\n.\r\nNOOP\r\n");
+        assertEquals(List.of("250 2.1.0 Ok", "250 2.1.5 Ok", "354 End data with <CR><LF>.<CR><LF>",
+                "550 5.6.0 Message contains a line longer than 1000 octets", "250 2.0.0 Ok"), replies());
+    }
+
+    @Test
+    public void aLongLineSplitAtItsCrlfStillEndsWithCrlf() {
+        cfg.put("max_message_size", 100_000L);
+        connect();
+        send("HELO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@localhost>\r\nDATA\r\n");
+        replies();
+        send("y".repeat(1500) + "\r");
+        send("\n.\r\n");
+        assertEquals(List.of("550 5.6.0 Message contains a line longer than 1000 octets"), replies());
+    }
+
+    @Test
+    public void plaintextPipelinedBehindStarttlsIsNeverProcessed() throws Exception {
+        java.nio.file.Path dir = tmp.getRoot().toPath();
+        tls = TlsContexts.fromConfig(config(Map.of("tls_certificate", dir.resolve("c.pem").toString(),
+                "tls_key", dir.resolve("k.pem").toString(), "tls_self_signed", true))).current();
+        List<String> helos = new ArrayList<>();
+        SmtpFilter recorder = new SmtpFilter() {
+            @Override
+            public CompletionStage<Verdict> helo(SessionContext session, String heloName) {
+                helos.add(heloName);
+                return SmtpFilter.proceed();
+            }
+        };
+        chain = FilterChain.EMPTY.with(entry(recorder, "recorder", 0, 1000, false));
+        connect();
+        send("EHLO c\r\n");
+        List<String> ehlo = replies();
+        assertTrue(ehlo.toString(), ehlo.contains("250 STARTTLS"));
+        // CVE-2011-0411: all in one segment; the EHLO behind STARTTLS must be discarded, not run inside TLS
+        send("StartTLS\r\nEHLO injected\r\nRSET\r\n");
+        assertEquals(List.of("220 2.0.0 Ready to start TLS"), replies());
+        assertEquals(List.of("c"), helos);
+        assertTrue(channel.isOpen());
+    }
+
+    @Test
+    public void authWithoutAMechanismIsASyntaxError() throws Exception {
+        cfg.put("role", "submission");
+        startWithPretendTls();
+        send("EHLO c\r\n");
+        assertTrue(replies().contains("250 AUTH PLAIN LOGIN"));
+        send("AUTH\r\n");
+        assertEquals("501 5.5.4 Syntax: AUTH mechanism [initial-response]", lastReply());
+        send("AUTH  \r\n");
+        assertEquals("501 5.5.4 Syntax: AUTH mechanism [initial-response]", lastReply());
+        send("AUTH XOAUTH9\r\n");
+        assertEquals("504 5.5.4 Unrecognized authentication type", lastReply());
+    }
+
+    /**
+     * A session that believes TLS is up: STARTTLS, a handshake event, then the SslHandler taken out again,
+     * because EmbeddedChannel has no TLS peer. For rules that apply only inside TLS.
+     */
+    private void startWithPretendTls() {
+        java.nio.file.Path dir = tmp.getRoot().toPath();
+        tls = TlsContexts.fromConfig(config(Map.of("tls_certificate", dir.resolve("c.pem").toString(),
+                "tls_key", dir.resolve("k.pem").toString(), "tls_self_signed", true))).current();
+        connect();
+        send("EHLO c\r\nSTARTTLS\r\n");
+        assertEquals("220 2.0.0 Ready to start TLS", lastReply());
+        channel.pipeline().fireUserEventTriggered(io.netty.handler.ssl.SslHandshakeCompletionEvent.SUCCESS);
+        // taking the SslHandler out fires a handshake failure: keep it from the session
+        channel.pipeline().addBefore("smtp", "quiet", new ChannelInboundHandlerAdapter() {
+            @Override
+            public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+            }
+        });
+        channel.pipeline().remove(io.netty.handler.ssl.SslHandler.class);
+        channel.pipeline().remove("quiet");
+        channel.runPendingTasks();
+        assertTrue(channel.isOpen());
+        replies();
     }
 }
