@@ -15,6 +15,7 @@ import java.util.ArrayList;
 import java.util.Dictionary;
 import java.util.Hashtable;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 
 import javax.net.ssl.X509TrustManager;
@@ -26,6 +27,8 @@ import org.ops4j.pax.exam.junit.PaxExam;
 import org.ops4j.pax.exam.spi.reactors.ExamReactorStrategy;
 import org.ops4j.pax.exam.spi.reactors.PerClass;
 import org.osgi.framework.ServiceRegistration;
+import org.osgi.service.cm.Configuration;
+import org.osgi.service.cm.ConfigurationAdmin;
 import org.postern.api.auth.AuthResult;
 import org.postern.api.auth.Authenticator;
 import org.postern.api.queue.QueueEntry;
@@ -119,6 +122,120 @@ public class ListenerIT extends PosternTestSupport {
                 assertEquals("Subject: chunked\r\n\r\nbody\r\n", new String(content.readAllBytes(), StandardCharsets.UTF_8));
             }
             assertEquals("221 2.0.0 Bye", finals.get(5));
+        }
+    }
+
+    /** A listener of our own, as an operator adds one: a factory configuration of org.postern.smtp.listener. */
+    private Configuration listener(String name, Map<String, Object> values) throws Exception {
+        ConfigurationAdmin admin = bundleContext.getService(bundleContext.getServiceReference(ConfigurationAdmin.class));
+        Configuration c = admin.getFactoryConfiguration("org.postern.smtp.listener", name, "?");
+        Dictionary<String, Object> props = new Hashtable<>(values);
+        props.put("name", name);
+        props.put("bind.address", "127.0.0.1");
+        props.put("hostname", "itest.localhost");
+        String tls = System.getProperty("karaf.data") + "/tls/postern.";
+        props.put("tls.certificate", tls + "crt");
+        props.put("tls.key", tls + "key");
+        c.update(props);
+        int port = (Integer) values.get("port");
+        waitFor("listener " + name + " on port " + port, () -> {
+            try (Socket s = new Socket("127.0.0.1", port)) {
+                return true;
+            } catch (java.io.IOException e) {
+                return false;
+            }
+        });
+        return c;
+    }
+
+    private static int freePort() throws java.io.IOException {
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+            return s.getLocalPort();
+        }
+    }
+
+    @Test
+    public void implicitTlsOnASubmissionsListener() throws Exception {
+        int port = freePort();
+        Configuration config = listener("itest-submissions", Map.of("role", "submissions", "port", port));
+        try {
+            AuthenticatingSMTPClient c = new AuthenticatingSMTPClient("TLS", true, "UTF-8"); // TLS from the first byte
+            c.setTrustManager(TRUST_ALL);
+            c.setDefaultTimeout(20_000);
+            c.connect("127.0.0.1", port);
+            assertEquals(c.getReplyString(), 220, c.getReplyCode());
+            assertEquals(250, c.ehlo("itest.example"));
+            assertTrue(c.getReplyString(), c.getReplyString().contains("AUTH PLAIN LOGIN"));
+            assertFalse("no STARTTLS under TLS", c.getReplyString().contains("STARTTLS"));
+            assertEquals("AUTH before MAIL", 530, c.mail("<carol@example.org>"));
+            c.disconnect();
+        } finally {
+            config.delete();
+        }
+    }
+
+    @Test
+    public void smtpUtf8AddressesAndHeaders() throws Exception {
+        AuthenticatingSMTPClient c = new AuthenticatingSMTPClient("TLS", false, "UTF-8");
+        c.setDefaultTimeout(20_000);
+        c.connect("127.0.0.1", smtpPort());
+        c.ehlo("itest.example");
+        assertTrue(c.getReplyString(), c.getReplyString().contains("SMTPUTF8"));
+        assertEquals("a UTF-8 address needs SMTPUTF8 on MAIL", 553, c.sendCommand("MAIL FROM:<jürgen@exämple.org>"));
+        assertEquals(250, c.sendCommand("MAIL FROM:<jürgen@exämple.org> SMTPUTF8"));
+        assertEquals(250, c.sendCommand("RCPT TO:<bob@localhost>"));
+        assertEquals(354, c.sendCommand("DATA"));
+        c.sendCommand("Subject: grüße\r\n\r\nÜmlaute\r\n.");
+        String id = queueId(c.getReplyString().trim());
+        QueueEntry entry = queueStore().get(id).orElseThrow();
+        assertTrue(entry.envelope().smtpUtf8());
+        assertEquals("jürgen@exämple.org", entry.envelope().sender().toString());
+        try (var content = queueStore().content(id).openStream()) {
+            assertEquals("Subject: grüße\r\n\r\nÜmlaute\r\n", new String(content.readAllBytes(), StandardCharsets.UTF_8));
+        }
+        c.disconnect();
+    }
+
+    /** The limits with Python's smtplib, a client Postern did not write. */
+    @Test
+    public void sizeAndRecipientLimitsWithPythonSmtplib() throws Exception {
+        int port = freePort();
+        Configuration config = listener("itest-limits", Map.of("role", "mx", "port", port,
+                "max.message.size", 2000, "max.recipients", 2));
+        try {
+            String script = String.join("\n",
+                    "import smtplib, sys",
+                    "s = smtplib.SMTP('127.0.0.1', " + port + ", timeout=20)",
+                    "s.ehlo('itest.example')",
+                    "print('SIZE', s.esmtp_features.get('size'))",
+                    "for n in (2000, 2001):",
+                    "    body = ('Subject: n' + str(n) + '\\r\\n\\r\\n').encode()",
+                    "    while len(body) + 100 <= n:",
+                    "        body += b'x' * 98 + b'\\r\\n'",
+                    "    body += b'y' * (n - len(body) - 2) + b'\\r\\n'",
+                    "    try:",
+                    "        s.sendmail('alice@example.org', ['bob@localhost'], body)",
+                    "        print(n, 'accepted')",
+                    "    except smtplib.SMTPException as e:",
+                    "        print(n, 'refused', getattr(e, 'smtp_code', ''), getattr(e, 'smtp_error', b'').decode())",
+                    "s.mail('alice@example.org')",
+                    "for r in ('bob@localhost', 'postmaster@localhost', 'dave@localhost'):",
+                    "    code, text = s.rcpt(r)",
+                    "    print('RCPT', r, code, text.decode())",
+                    "s.rset()",
+                    "s.quit()");
+            Process p = new ProcessBuilder("python3", "-c", script).redirectErrorStream(true).start();
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertTrue(out, p.waitFor(60, java.util.concurrent.TimeUnit.SECONDS));
+            assertEquals(out, 0, p.exitValue());
+            assertTrue(out, out.contains("SIZE 2000\n"));
+            assertTrue("exactly the limit passes: " + out, out.contains("2000 accepted\n"));
+            assertTrue("one octet more: " + out, out.contains("2001 refused 552 5.3.4"));
+            assertTrue(out, out.contains("RCPT bob@localhost 250"));
+            assertTrue(out, out.contains("RCPT postmaster@localhost 250"));
+            assertTrue(out, out.contains("RCPT dave@localhost 452 4.5.3"));
+        } finally {
+            config.delete();
         }
     }
 
