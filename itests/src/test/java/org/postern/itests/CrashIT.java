@@ -4,7 +4,6 @@ import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertTrue;
 import static org.junit.Assert.fail;
 
-import java.io.File;
 import java.io.IOException;
 import java.io.Writer;
 import java.net.ServerSocket;
@@ -30,6 +29,7 @@ import java.util.stream.Stream;
 import org.apache.commons.net.smtp.SMTPClient;
 import org.junit.After;
 import org.junit.Test;
+import org.postern.testsupport.SmtpSink;
 
 /**
  * The promise of a 250 under fire: the built distribution runs as its own process and relays to a real
@@ -45,11 +45,15 @@ public class CrashIT {
 
     private final List<Process> processes = new ArrayList<>();
     private Path home;
+    private SmtpSink sink;
     private Path dumps;
     private int smtpPort;
 
     @After
-    public void stopEverything() {
+    public void stopEverything() throws InterruptedException {
+        if (sink != null) {
+            sink.close();
+        }
         for (Process p : processes) {
             kill(p);
         }
@@ -63,11 +67,11 @@ public class CrashIT {
         try (Stream<Path> s = Files.list(work)) {
             home = s.filter(Files::isDirectory).findFirst().orElseThrow();
         }
-        dumps = work.resolve("sink");
-        Files.createDirectories(dumps);
-        // smtp-sink drops root for nobody, who must be able to write its dumps here
-        Files.setPosixFilePermissions(dumps, java.nio.file.attribute.PosixFilePermissions.fromString("rwxrwxrwx"));
-        int sinkPort = freePort();
+        // smtp-sink runs as nobody, who must reach its dump folder inside
+        Files.setPosixFilePermissions(work, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        sink = SmtpSink.start(work);
+        dumps = sink.dumps();
+        int sinkPort = sink.port();
         smtpPort = freePort();
         set("org.postern.smtp.listener-mx.cfg", "port", String.valueOf(smtpPort));
         set("org.postern.smtp.listener-submission.cfg", "port", String.valueOf(freePort()));
@@ -77,17 +81,6 @@ public class CrashIT {
         set("org.postern.router.cfg", "relayhost", "[127.0.0.1]:" + sinkPort);
         set("org.postern.router.cfg", "trusted.networks", "127.0.0.0/8");
         set("org.postern.queue.manager.cfg", "scan.interval", "1");
-
-        List<String> sink = new ArrayList<>(List.of("/usr/sbin/smtp-sink", "-4", "-d", dumps + "/%M."));
-        if ("root".equals(System.getProperty("user.name"))) {
-            sink.addAll(List.of("-u", "nobody")); // smtp-sink refuses to run as root
-        }
-        sink.addAll(List.of("127.0.0.1:" + sinkPort, "256"));
-        if (!new File("/usr/sbin/smtp-sink").canExecute()) {
-            fail("smtp-sink is missing: apt-get install postfix (see .ci/run)");
-        }
-        processes.add(new ProcessBuilder(sink).redirectErrorStream(true)
-                .redirectOutput(work.resolve("sink.log").toFile()).start());
 
         Process postern = startPostern(work.resolve("postern-1.log"));
         Set<Integer> accepted = ConcurrentHashMap.newKeySet();

@@ -34,6 +34,7 @@ import org.postern.api.queue.QueueEntry;
 import org.postern.api.queue.RecipientStatus;
 import org.postern.api.routing.Mailboxes;
 import org.postern.api.routing.Router;
+import org.postern.testsupport.Dovecot;
 
 /**
  * Local delivery through LMTP to a real Dovecot on loopback, configured as an operator would (an LMTP server in

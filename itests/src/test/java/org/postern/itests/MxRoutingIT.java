@@ -29,6 +29,8 @@ import org.ops4j.pax.exam.spi.reactors.ExamReactorStrategy;
 import org.ops4j.pax.exam.spi.reactors.PerClass;
 import org.postern.api.queue.QueueEntry;
 import org.postern.api.queue.RecipientStatus;
+import org.postern.testsupport.Dnsmasq;
+import org.postern.testsupport.SmtpSink;
 
 /**
  * MX routing of the built distribution against a real DNS server (dnsmasq) and real receiving servers (smtp-sink),

@@ -36,6 +36,7 @@ import org.apache.karaf.shell.api.console.Session;
 import org.junit.Before;
 import org.apache.karaf.shell.api.console.SessionFactory;
 import org.ops4j.pax.exam.Configuration;
+import org.ops4j.pax.exam.CoreOptions;
 import org.ops4j.pax.exam.Option;
 import org.ops4j.pax.exam.karaf.options.LogLevelOption.LogLevel;
 import org.osgi.framework.Bundle;
@@ -93,7 +94,10 @@ public abstract class PosternTestSupport {
                 systemProperty(SMTP_PORT).value(smtpPort),
                 systemProperty(SUBMISSION_PORT).value(submissionPort),
                 systemProperty("postern.sample.jar").value(System.getProperty("postern.sample.jar")),
-                mavenBundle("commons-net", "commons-net", System.getProperty("postern.commons-net.version")).start()));
+                mavenBundle("commons-net", "commons-net", System.getProperty("postern.commons-net.version")).start(),
+                // The test helpers (dnsmasq, Dovecot, smtp-sink) run where the test methods run. By its file, as
+                // the reactor built it: a snapshot need not be installed in the local repository (FACTS trap 3).
+                CoreOptions.bundle(new File(System.getProperty("postern.test-support.jar")).toURI().toString()).start()));
         // Pax Exam does not pass Karaf's Java 9+ flags (FACTS trap 5): the same set as bin/karaf.
         for (String flag : new String[] {
                 "--add-reads=java.xml=java.logging",

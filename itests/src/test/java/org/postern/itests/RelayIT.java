@@ -2,20 +2,14 @@ package org.postern.itests;
 
 import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertTrue;
-import static org.junit.Assert.fail;
 
 import java.io.File;
 import java.io.IOException;
 import java.net.ServerSocket;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Dictionary;
 import java.util.Hashtable;
-import java.util.List;
-import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 
 import org.apache.commons.net.smtp.SMTPClient;
 import org.junit.After;
@@ -33,6 +27,7 @@ import org.postern.api.queue.QueueEntry;
 import org.postern.api.queue.RecipientStatus;
 import org.postern.api.routing.Route;
 import org.postern.api.routing.Router;
+import org.postern.testsupport.SmtpSink;
 
 /**
  * Relaying through the queue to a real receiving server (Postfix's smtp-sink) on loopback, and the
@@ -42,15 +37,15 @@ import org.postern.api.routing.Router;
 @ExamReactorStrategy(PerClass.class)
 public class RelayIT extends PosternTestSupport {
 
-    private final List<Process> sinks = new ArrayList<>();
-    private Path dumps;
+    private Path work;
     private int sinkPort;
+    private SmtpSink sink;
 
     @Before
     public void relayToTheSink() throws Exception {
-        dumps = Files.createTempDirectory(new File(System.getProperty("karaf.data")).toPath(), "sink");
-        // smtp-sink drops root for nobody, who must be able to write its dumps here
-        Files.setPosixFilePermissions(dumps, java.nio.file.attribute.PosixFilePermissions.fromString("rwxrwxrwx"));
+        work = Files.createTempDirectory(new File(System.getProperty("karaf.data")).toPath(), "sink");
+        // smtp-sink runs as nobody, who must reach its dump folders inside
+        Files.setPosixFilePermissions(work, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
         try (ServerSocket s = new ServerSocket(0)) {
             sinkPort = s.getLocalPort();
         }
@@ -72,45 +67,16 @@ public class RelayIT extends PosternTestSupport {
     }
 
     @After
-    public void stopSinks() {
-        sinks.forEach(p -> {
-            p.destroyForcibly();
-            try {
-                p.waitFor(5, TimeUnit.SECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        });
+    public void stopSink() throws InterruptedException {
+        if (sink != null) {
+            sink.close();
+            sink = null;
+        }
     }
 
+    /** A new smtp-sink with these options on the relay host's port; what an earlier one received is not counted. */
     private void startSink(String... options) throws Exception {
-        if (!new File("/usr/sbin/smtp-sink").canExecute()) {
-            fail("smtp-sink is missing: apt-get install postfix (see .ci/run)");
-        }
-        List<String> cmd = new ArrayList<>(List.of("/usr/sbin/smtp-sink", "-4", "-d", dumps + "/%M."));
-        if ("root".equals(System.getProperty("user.name"))) {
-            cmd.addAll(List.of("-u", "nobody"));
-        }
-        cmd.addAll(List.of(options));
-        cmd.addAll(List.of("127.0.0.1:" + sinkPort, "64"));
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true)
-                .redirectOutput(dumps.resolveSibling(dumps.getFileName() + ".log").toFile()).start();
-        sinks.add(p);
-        waitFor("smtp-sink to listen", () -> {
-            try (java.net.Socket s = new java.net.Socket("127.0.0.1", sinkPort)) {
-                return true;
-            } catch (IOException e) {
-                return false;
-            }
-        });
-    }
-
-    private void stopSink() throws Exception {
-        for (Process p : sinks) {
-            p.destroyForcibly();
-            p.waitFor(5, TimeUnit.SECONDS);
-        }
-        sinks.clear();
+        sink = SmtpSink.start("127.0.0.1", sinkPort, work, options);
     }
 
     private String relay(String subject) throws Exception {
@@ -121,17 +87,7 @@ public class RelayIT extends PosternTestSupport {
     }
 
     private long arrived(String subject) throws IOException {
-        try (Stream<Path> files = Files.list(dumps)) {
-            return files.filter(f -> {
-                try {
-                    // smtp-sink writes its dumps with LF line ends
-                    return Files.readString(f, StandardCharsets.ISO_8859_1).replace("\r\n", "\n")
-                            .contains("\nSubject: " + subject + "\n");
-                } catch (IOException e) {
-                    return false;
-                }
-            }).count();
-        }
+        return sink == null ? 0 : sink.arrived(subject);
     }
 
     private void waitArrived(String subject) throws InterruptedException {

@@ -39,6 +39,7 @@ import org.osgi.framework.Bundle;
 import org.osgi.framework.ServiceReference;
 import org.osgi.service.cm.ConfigurationAdmin;
 import org.postern.api.routing.Router;
+import org.postern.testsupport.SmtpSink;
 
 /**
  * The routing rules administered from the console (through SessionFactory, as an operator would): each change

@@ -30,6 +30,8 @@ import org.postern.api.delivery.Transport;
 import org.postern.api.mail.MailAddress;
 import org.postern.api.queue.QueueEntry;
 import org.postern.api.routing.Router;
+import org.postern.testsupport.Dovecot;
+import org.postern.testsupport.SmtpSink;
 
 /**
  * A route to a provider's smarthost that wants TLS and client AUTH: a real Dovecot submission server on loopback,

@@ -32,6 +32,7 @@ import org.junit.BeforeClass;
 import org.junit.Test;
 import org.postern.api.dns.DnsException;
 import org.postern.api.dns.MxRecord;
+import org.postern.testsupport.Dnsmasq;
 
 /** DnsJavaResolver against real dnsmasq servers on 127.0.0.1; nothing else is ever asked. */
 public class DnsJavaResolverTest {

@@ -28,6 +28,7 @@ import org.postern.api.mail.MailAddress;
 import org.postern.api.routing.Mailboxes;
 import org.postern.api.routing.RelayDecision;
 import org.postern.api.routing.RelayPolicy;
+import org.postern.router.rules.Cidr;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

@@ -34,6 +34,9 @@ import org.postern.api.routing.NextHop;
 import org.postern.api.routing.Route;
 import org.postern.api.routing.Router;
 import org.postern.api.routing.TlsPolicy;
+import org.postern.router.rules.Cidr;
+import org.postern.router.rules.RelayHost;
+import org.postern.router.rules.RouteEntry;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

@@ -18,6 +18,7 @@ import org.postern.api.routing.NextHop;
 import org.postern.api.routing.Route;
 import org.postern.api.routing.TlsPolicy;
 import org.postern.dns.internal.RealResolver;
+import org.postern.testsupport.Dnsmasq;
 
 /** The router with the real DNS bundle's resolver against a real dnsmasq on 127.0.0.1, nothing else asked. */
 public class RouterDnsmasqTest {

@@ -11,6 +11,7 @@ import org.apache.karaf.shell.api.action.Option;
 import org.apache.karaf.shell.api.action.lifecycle.Reference;
 import org.apache.karaf.shell.api.action.lifecycle.Service;
 import org.osgi.service.cm.ConfigurationAdmin;
+import org.postern.router.rules.Cidr;
 
 /**
  * Adds trusted networks or relay domains. Every value is checked first: one bad or duplicate value changes nothing.

@@ -12,6 +12,7 @@ import org.apache.karaf.shell.api.action.Option;
 import org.apache.karaf.shell.api.action.lifecycle.Reference;
 import org.apache.karaf.shell.api.action.lifecycle.Service;
 import org.osgi.service.cm.ConfigurationAdmin;
+import org.postern.router.rules.RouteEntry;
 
 /**
  * Adds the route of one domain: {@code mta:route-add example.com "[192.0.2.5]:2525" --tls verify --auth smarthost},

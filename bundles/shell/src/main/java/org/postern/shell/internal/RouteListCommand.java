@@ -11,6 +11,8 @@ import org.apache.karaf.shell.api.action.lifecycle.Reference;
 import org.apache.karaf.shell.api.action.lifecycle.Service;
 import org.apache.karaf.shell.support.table.ShellTable;
 import org.osgi.service.cm.ConfigurationAdmin;
+import org.postern.router.rules.RelayHost;
+import org.postern.router.rules.RouteEntry;
 
 /** The per-domain routes, in the order they are configured, and the relay host if there is one. */
 @Command(scope = "mta", name = "route-list",

@@ -27,6 +27,7 @@ import org.postern.api.routing.RelayPolicy;
 import org.postern.api.routing.Route;
 import org.postern.api.routing.Router;
 import org.postern.api.routing.Router.RouteException;
+import org.postern.router.rules.Cidr;
 
 /**
  * What Postern would do with an address, like {@code exim -bt}: whether RCPT is accepted for it from a client

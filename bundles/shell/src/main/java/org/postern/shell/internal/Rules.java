@@ -4,6 +4,9 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
 
+import org.postern.router.rules.Cidr;
+import org.postern.router.rules.RouteEntry;
+
 /**
  * The checks the relay, domain and route commands share. Every check throws {@link IllegalArgumentException} with
  * a message for the operator; a command checks everything before it changes anything.

@@ -17,6 +17,7 @@ import org.junit.Test;
 import org.junit.rules.TemporaryFolder;
 import org.postern.api.delivery.DeliveryResult;
 import org.postern.api.delivery.DeliveryResult.Outcome;
+import org.postern.testsupport.Dovecot;
 
 /** The lmtp transport against a real Dovecot LMTP server on loopback. */
 public class DovecotLmtpTest {

@@ -6,10 +6,6 @@ import static org.postern.delivery.smtp.internal.Fixtures.cfg;
 import static org.postern.delivery.smtp.internal.Fixtures.deliver;
 import static org.postern.delivery.smtp.internal.Fixtures.route;
 
-import java.io.File;
-import java.io.IOException;
-import java.net.InetSocketAddress;
-import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -18,7 +14,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Stream;
@@ -36,6 +31,7 @@ import org.postern.api.mail.Recipient;
 import org.postern.api.mail.Ret;
 import org.postern.api.routing.NextHop;
 import org.postern.api.routing.TlsPolicy;
+import org.postern.testsupport.SmtpSink;
 
 /**
  * Against a real receiving server: Postfix's smtp-sink (Debian package postfix), started by the test on
@@ -43,14 +39,12 @@ import org.postern.api.routing.TlsPolicy;
  */
 public class SmtpSinkTest {
 
-    private static final Path SMTP_SINK = Path.of("/usr/sbin/smtp-sink");
-    private static final int BACKLOG = 128;
     private static final int BURST = 40;
 
     @Rule
     public final TemporaryFolder tmp = new TemporaryFolder();
 
-    private Process sink;
+    private SmtpSink sink;
     private int port;
     private Path dumps;
     private SmtpTransport transport;
@@ -61,57 +55,17 @@ public class SmtpSinkTest {
             transport.deactivate();
         }
         if (sink != null) {
-            sink.destroy();
-            if (!sink.waitFor(5, TimeUnit.SECONDS)) {
-                sink.destroyForcibly();
-            }
+            sink.close();
         }
     }
 
     /** Starts smtp-sink with the given options on a free port of 127.0.0.1. */
     private void startSink(String... options) throws Exception {
-        assertTrue("Postfix's smtp-sink is needed for this test: apt-get install -y postfix (" + SMTP_SINK + ")",
-                Files.isExecutable(SMTP_SINK));
-        dumps = tmp.newFolder("dumps").toPath();
-        // smtp-sink drops root privileges: let its user reach and write the dump folder.
+        // smtp-sink drops root privileges: let its user reach the dump folder.
         Files.setPosixFilePermissions(tmp.getRoot().toPath(), PosixFilePermissions.fromString("rwxr-xr-x"));
-        Files.setPosixFilePermissions(dumps, PosixFilePermissions.fromString("rwxrwxrwx"));
-        File log = tmp.newFile("smtp-sink.log");
-        for (int attempt = 0; attempt < 5; attempt++) {
-            // Below the ephemeral range, so that no client socket of a concurrent build holds the port.
-            port = ThreadLocalRandom.current().nextInt(20000, 32000);
-            List<String> command = new ArrayList<>(List.of(SMTP_SINK.toString(), "-4"));
-            if ("root".equals(System.getProperty("user.name"))) {
-                command.addAll(List.of("-u", "nobody"));
-            }
-            command.addAll(List.of("-d", dumps + "/%H%M%S."));
-            command.addAll(List.of(options));
-            // The listen backlog must hold a whole burst (manyDeliveriesAtOnce connects 40 at once). With a
-            // smaller one, Linux answers the excess with SYN cookies and then drops their final ACK while the
-            // accept queue is full: the client is connected, smtp-sink never hears of it, and since the server
-            // speaks first nothing ever breaks the silence but the greeting timeout.
-            command.addAll(List.of("127.0.0.1:" + port, String.valueOf(BACKLOG)));
-            sink = new ProcessBuilder(command).redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.appendTo(log)).start();
-            if (waitForPort()) {
-                return;
-            }
-            sink.destroyForcibly();
-        }
-        throw new AssertionError("smtp-sink did not start: " + Files.readString(log.toPath()));
-    }
-
-    private boolean waitForPort() throws InterruptedException {
-        long deadline = System.nanoTime() + 5_000_000_000L;
-        while (System.nanoTime() < deadline && sink.isAlive()) {
-            try (Socket s = new Socket()) {
-                s.connect(new InetSocketAddress("127.0.0.1", port), 500);
-                return true;
-            } catch (IOException e) {
-                Thread.sleep(50);
-            }
-        }
-        return false;
+        sink = SmtpSink.start(tmp.getRoot().toPath(), options);
+        port = sink.port();
+        dumps = sink.dumps();
     }
 
     private List<DeliveryResult> send(Fixtures.Request r) throws Exception {

@@ -1,4 +1,4 @@
-package org.postern.router.internal;
+package org.postern.router.rules;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -28,24 +28,26 @@ import org.postern.api.routing.TlsPolicy;
  * @param tls the TLS policy, or null for the default
  * @param auth the credentials id, or null
  */
-record RouteEntry(String domain, List<RelayHost> hops, TlsPolicy tls, String auth) {
+public record RouteEntry(String domain, List<RelayHost> hops, TlsPolicy tls, String auth) {
 
-    static final String DEFAULT_DOMAIN = "*";
+    /** The domain of the route for every domain without an entry of its own. */
+    public static final String DEFAULT_DOMAIN = "*";
 
     private static final Pattern CREDENTIALS_ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");
 
-    RouteEntry {
+    public RouteEntry {
         hops = List.copyOf(hops);
     }
 
-    boolean viaMx() {
+    /** Whether the domain's MX records name the next hops. */
+    public boolean viaMx() {
         return hops.isEmpty();
     }
 
     /**
      * @throws IllegalArgumentException with a message naming what is wrong
      */
-    static RouteEntry parse(String text) {
+    public static RouteEntry parse(String text) {
         int equals = text.indexOf('=');
         if (equals < 0) {
             throw new IllegalArgumentException("expected DOMAIN = mx | HOST[:PORT] ... [tls=LEVEL] [auth=ID]");
@@ -98,7 +100,7 @@ record RouteEntry(String domain, List<RelayHost> hops, TlsPolicy tls, String aut
     }
 
     /** {@code *}, or a domain in lower-case A-labels (a trailing dot dropped). */
-    static String domain(String text) {
+    public static String domain(String text) {
         String trimmed = text.trim();
         if (trimmed.equals(DEFAULT_DOMAIN)) {
             return DEFAULT_DOMAIN;
@@ -116,7 +118,7 @@ record RouteEntry(String domain, List<RelayHost> hops, TlsPolicy tls, String aut
     }
 
     /** none, may, encrypt or verify, in any case. */
-    static TlsPolicy tlsPolicy(String text) {
+    public static TlsPolicy tlsPolicy(String text) {
         try {
             return TlsPolicy.valueOf(text.trim().toUpperCase(Locale.ROOT));
         } catch (IllegalArgumentException e) {

@@ -1,6 +1,4 @@
-package org.postern.itests;
-
-import static org.junit.Assert.fail;
+package org.postern.testsupport;
 
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -23,7 +21,7 @@ import java.util.concurrent.TimeUnit;
  * (dovecot-submissiond) that wants STARTTLS and AUTH and relays what it takes to a next hop, as a provider's
  * smarthost does. Started by the test, stopped by {@link #close()}.
  */
-final class Dovecot implements AutoCloseable {
+public final class Dovecot implements AutoCloseable {
 
     private static final List<String> BINARIES = List.of("/usr/sbin/dovecot", "/usr/local/sbin/dovecot");
 
@@ -38,10 +36,11 @@ final class Dovecot implements AutoCloseable {
     }
 
     /** Starts Dovecot with LMTP only, knowing the given users; fails the test when it cannot. */
-    static Dovecot start(Path dir, List<String> users) throws Exception {
+    public static Dovecot start(Path dir, List<String> users) throws Exception {
         String binary = BINARIES.stream().filter(b -> Files.isExecutable(Path.of(b))).findFirst().orElse(null);
         if (binary == null) {
-            fail("dovecot not found in " + BINARIES + ": the LMTP tests need a real Dovecot LMTP server; "
+            throw new AssertionError("dovecot not found in " + BINARIES
+                    + ": the LMTP tests need a real Dovecot LMTP server; "
                     + "install it with: apt-get install dovecot-lmtpd");
         }
         Path mail = Files.createDirectories(dir.resolve("mail"));
@@ -66,11 +65,6 @@ final class Dovecot implements AutoCloseable {
         Files.writeString(dir.resolve("users"), passwd);
         int port = freePort();
         String conf = """
-                base_dir = %1$s/run
-                state_dir = %1$s/state
-                log_path = %1$s/dovecot.log
-                protocols = lmtp
-                listen = 127.0.0.1
                 ssl = no
                 default_internal_user = %2$s
                 default_internal_group = %6$s
@@ -93,13 +87,7 @@ final class Dovecot implements AutoCloseable {
                   }
                 }
                 """.formatted(dir, internalUser, uid, gid, port, internalGroup);
-        Path confFile = dir.resolve("dovecot.conf");
-        Files.writeString(confFile, conf);
-        Process process = new ProcessBuilder(binary, "-F", "-c", confFile.toString())
-                .redirectErrorStream(true).redirectOutput(dir.resolve("dovecot.out").toFile()).start();
-        Dovecot dovecot = new Dovecot(process, dir, port);
-        dovecot.awaitGreeting();
-        return dovecot;
+        return launch(binary, dir, "lmtp", conf, port);
     }
 
     /**
@@ -107,10 +95,10 @@ final class Dovecot implements AutoCloseable {
      * {@link #certificate()}), AUTH PLAIN and LOGIN for the one user (never in clear), and every accepted
      * message relayed to 127.0.0.1:relayPort.
      */
-    static Dovecot startSubmission(Path dir, String user, String password, int relayPort) throws Exception {
+    public static Dovecot startSubmission(Path dir, String user, String password, int relayPort) throws Exception {
         String binary = BINARIES.stream().filter(b -> Files.isExecutable(Path.of(b))).findFirst().orElse(null);
         if (binary == null || !Files.exists(Path.of("/usr/lib/dovecot/submission"))) {
-            fail("dovecot's submission service not found: the smarthost tests need a real one; "
+            throw new AssertionError("dovecot's submission service not found: the smarthost tests need a real one; "
                     + "install it with: apt-get install dovecot-submissiond");
         }
         // Dovecot refuses to run its login and submission processes as root: nobody it is, then
@@ -124,11 +112,6 @@ final class Dovecot implements AutoCloseable {
         Files.writeString(dir.resolve("users"), user + ":{PLAIN}" + password + "\n");
         int port = freePort();
         String conf = """
-                base_dir = %1$s/run
-                state_dir = %1$s/state
-                log_path = %1$s/dovecot.log
-                protocols = submission
-                listen = 127.0.0.1
                 hostname = smarthost.test
                 ssl = required
                 ssl_cert = <%1$s/cert.pem
@@ -158,8 +141,23 @@ final class Dovecot implements AutoCloseable {
                   }
                 }
                 """.formatted(dir, relayPort, port, groupName(nobody[1]), nobody[0], nobody[1]);
+        return launch(binary, dir, "submission", conf, port);
+    }
+
+    /**
+     * Runs Dovecot in the foreground with this configuration, its state and logs kept in dir; returns once the
+     * service greets on the port.
+     */
+    private static Dovecot launch(String binary, Path dir, String protocol, String conf, int port) throws Exception {
+        String common = """
+                base_dir = %1$s/run
+                state_dir = %1$s/state
+                log_path = %1$s/dovecot.log
+                protocols = %2$s
+                listen = 127.0.0.1
+                """.formatted(dir, protocol);
         Path confFile = dir.resolve("dovecot.conf");
-        Files.writeString(confFile, conf);
+        Files.writeString(confFile, common + conf);
         Process process = new ProcessBuilder(binary, "-F", "-c", confFile.toString())
                 .redirectErrorStream(true).redirectOutput(dir.resolve("dovecot.out").toFile()).start();
         Dovecot dovecot = new Dovecot(process, dir, port);
@@ -168,7 +166,7 @@ final class Dovecot implements AutoCloseable {
     }
 
     /** The submission server's certificate (PEM), for a trust store. */
-    Path certificate() {
+    public Path certificate() {
         return dir.resolve("cert.pem");
     }
 
@@ -177,7 +175,8 @@ final class Dovecot implements AutoCloseable {
                 .redirectOutput(dir.resolve(command[0] + ".out").toFile()).start();
         if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0) {
             p.destroyForcibly();
-            fail(String.join(" ", command) + " failed:\n" + Files.readString(dir.resolve(command[0] + ".out")));
+            throw new AssertionError(String.join(" ", command) + " failed:\n"
+                    + Files.readString(dir.resolve(command[0] + ".out")));
         }
     }
 
@@ -188,20 +187,19 @@ final class Dovecot implements AutoCloseable {
                 return fields[0];
             }
         }
-        fail("no group " + gid + " in /etc/group");
-        return null;
+        throw new AssertionError("no group " + gid + " in /etc/group");
     }
 
-    int port() {
+    public int port() {
         return port;
     }
 
-    Path maildir(String user) {
+    public Path maildir(String user) {
         return dir.resolve("mail").resolve(user).resolve("Maildir");
     }
 
     /** Dovecot's log and output, for failure messages. */
-    String log() {
+    public String log() {
         StringBuilder text = new StringBuilder();
         for (String name : List.of("dovecot.out", "dovecot.log")) {
             try {
@@ -219,7 +217,7 @@ final class Dovecot implements AutoCloseable {
         String last = "";
         while (System.nanoTime() < deadline) {
             if (!process.isAlive()) {
-                fail("dovecot exited with " + process.exitValue() + "\n" + log());
+                throw new AssertionError("dovecot exited with " + process.exitValue() + "\n" + log());
             }
             try (Socket socket = new Socket()) {
                 socket.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 1000);
@@ -237,7 +235,7 @@ final class Dovecot implements AutoCloseable {
             Thread.sleep(100);
         }
         close();
-        fail("dovecot did not greet on 127.0.0.1:" + port + " (last: " + last + ")\n" + log());
+        throw new AssertionError("dovecot did not greet on 127.0.0.1:" + port + " (last: " + last + ")\n" + log());
     }
 
     @Override
@@ -262,8 +260,8 @@ final class Dovecot implements AutoCloseable {
                 return new int[] {Integer.parseInt(fields[2]), Integer.parseInt(fields[3])};
             }
         }
-        fail("no user '" + user + "' in /etc/passwd to deliver test mail as (Dovecot refuses root)");
-        return null;
+        throw new AssertionError("no user '" + user
+                + "' in /etc/passwd to deliver test mail as (Dovecot refuses root)");
     }
 
     private static int freePort() throws IOException {

@@ -1,4 +1,4 @@
-package org.postern.shell.internal;
+package org.postern.router.rules;
 
 import java.net.InetAddress;
 import java.net.UnknownHostException;
@@ -15,14 +15,11 @@ import org.postern.api.routing.NextHop;
  * without brackets: the router asks for its A/AAAA addresses only. The same syntax names the fixed next hops of a
  * route.
  *
- * <p>The router's parser (bundles/router RelayHost), copied: the console refuses what the router would not take.
- * Keep both in step.
- *
  * @param hop the host to connect to: the address, or the name (in lower-case A-labels) still to be resolved
  * @param text the canonical form, used as the route's destination (so concurrency is limited per relay host)
  * @param literal whether the host is an IP address (nothing to resolve)
  */
-record RelayHost(NextHop hop, String text, boolean literal) {
+public record RelayHost(NextHop hop, String text, boolean literal) {
 
     private static final Pattern IPV4 =
             Pattern.compile("(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)(\\.(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)){3}");
@@ -31,7 +28,7 @@ record RelayHost(NextHop hop, String text, boolean literal) {
     /**
      * @throws IllegalArgumentException with a message naming what is wrong
      */
-    static RelayHost parse(String value) {
+    public static RelayHost parse(String value) {
         String text = value.trim();
         String host;
         String rest;
@@ -75,7 +72,7 @@ record RelayHost(NextHop hop, String text, boolean literal) {
     }
 
     /** Whether the text has the shape of an IPv4 or IPv6 address (not whether the address is a good one). */
-    static boolean isAddress(String host) {
+    public static boolean isAddress(String host) {
         return IPV4.matcher(host).matches() || (host.indexOf(':') >= 0 && IPV6.matcher(host).matches());
     }
 

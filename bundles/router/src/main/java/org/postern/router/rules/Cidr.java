@@ -1,4 +1,4 @@
-package org.postern.shell.internal;
+package org.postern.router.rules;
 
 import java.net.InetAddress;
 import java.net.UnknownHostException;
@@ -9,22 +9,25 @@ import java.util.regex.Pattern;
  * One IPv4 or IPv6 network in CIDR notation ({@code 192.0.2.0/24}, {@code 2001:db8::/32}); a bare address
  * is a single host (/32 or /128).
  *
- * <p>The router's parser (bundles/router Cidr), copied: the console refuses what the router would skip. Keep both
- * in step.
- *
  * @param network the network address, host bits cleared
  * @param prefix the prefix length
  * @param hostBitsSet whether the text had host bits set ({@code 10.1.2.3/8}); they are ignored
  * @param text the text as configured
  */
-record Cidr(byte[] network, int prefix, boolean hostBitsSet, String text) {
+public record Cidr(byte[] network, int prefix, boolean hostBitsSet, String text) {
 
     private static final Pattern IPV4 =
             Pattern.compile("(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)(\\.(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)){3}");
     private static final Pattern IPV6 = Pattern.compile("[0-9A-Fa-f:.]+");
 
-    Cidr {
+    public Cidr {
         network = network.clone();
+    }
+
+    /** The network address, host bits cleared; a copy. */
+    @Override
+    public byte[] network() {
+        return network.clone();
     }
 
     /**
@@ -33,7 +36,7 @@ record Cidr(byte[] network, int prefix, boolean hostBitsSet, String text) {
      *
      * @throws IllegalArgumentException with a message naming what is wrong
      */
-    static Cidr parse(String text) {
+    public static Cidr parse(String text) {
         int slash = text.indexOf('/');
         byte[] address = parseAddress(slash < 0 ? text : text.substring(0, slash));
         int bits = address.length * 8;
@@ -79,7 +82,7 @@ record Cidr(byte[] network, int prefix, boolean hostBitsSet, String text) {
     }
 
     /** Whether the address is in this network; an address of the other family never is. */
-    boolean contains(InetAddress address) {
+    public boolean contains(InetAddress address) {
         if (address == null) {
             return false;
         }
@@ -88,7 +91,7 @@ record Cidr(byte[] network, int prefix, boolean hostBitsSet, String text) {
     }
 
     /** Whether both name the same network, however written ({@code 10.0.0.0/8} and {@code 10.0.0.0/08}). */
-    boolean sameNetwork(Cidr other) {
+    public boolean sameNetwork(Cidr other) {
         return prefix == other.prefix && Arrays.equals(network, other.network);
     }
 
