@@ -93,7 +93,7 @@ public interface QueueStore {
         /** The queue id the entry will have once committed (known from the start, for logs and Received:). */
         String id();
 
-        /** Appends message bytes (CRLF line ends, dot-stuffing already removed). */
+        /** Appends message bytes (CRLF line ends, dot-stuffing already removed). The caller may reuse the array after the call returns. */
         void write(byte[] bytes, int offset, int length) throws QueueException;
 
         /** Octets written so far. */

@@ -16,6 +16,8 @@ final class MessageScan {
     boolean bareLineEnd;
     boolean tooBig;
     boolean lineTooLong;
+    /** Where a line is copied on its way to the store: one array per message, not one per line. */
+    byte[] copy = new byte[1024];
     Exception spoolError;
     int received;
 

@@ -966,9 +966,11 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
         }
         scan.scanHeaders(buf, offset, length);
         try {
-            byte[] bytes = new byte[length];
-            buf.getBytes(offset, bytes);
-            pending.write(bytes, 0, length);
+            if (scan.copy.length < length) {
+                scan.copy = new byte[length]; // a BDAT chunk or a long line
+            }
+            buf.getBytes(offset, scan.copy, 0, length);
+            pending.write(scan.copy, 0, length);
         } catch (QueueStore.QueueException e) {
             scan.spoolError = e;
         }

@@ -12,31 +12,44 @@ final class DotStuffer {
 
     private boolean lineStart = true;
     private boolean afterCr;
+    /** The stuffed bytes of one call, handed to the buffer in one copy: a writeByte per octet cost more than the rest. */
+    private byte[] scratch = new byte[0];
 
     /** Appends the stuffed form of {@code bytes[offset, offset+length)} to {@code out}. */
     void stuff(byte[] bytes, int offset, int length, ByteBuf out) {
-        for (int i = offset; i < offset + length; i++) {
+        int max = 3 * length + 2; // at worst a bare CR's LF, then a dot and its stuffing dot, per octet
+        if (scratch.length < max) {
+            scratch = new byte[max];
+        }
+        byte[] o = scratch;
+        int n = 0;
+        boolean start = lineStart;
+        boolean cr = afterCr;
+        for (int i = offset, end = offset + length; i < end; i++) {
             byte b = bytes[i];
             if (b == '\n') {
-                if (!afterCr) {
-                    out.writeByte('\r');
+                if (!cr) {
+                    o[n++] = '\r';
                 }
-                out.writeByte('\n');
-                lineStart = true;
-                afterCr = false;
+                o[n++] = '\n';
+                start = true;
+                cr = false;
                 continue;
             }
-            if (afterCr) { // a bare CR: end its line properly
-                out.writeByte('\n');
-                lineStart = true;
+            if (cr) { // a bare CR: end its line properly
+                o[n++] = '\n';
+                start = true;
             }
-            if (lineStart && b == '.') {
-                out.writeByte('.');
+            if (start && b == '.') {
+                o[n++] = '.';
             }
-            out.writeByte(b);
-            lineStart = false;
-            afterCr = b == '\r';
+            o[n++] = b;
+            start = false;
+            cr = b == '\r';
         }
+        lineStart = start;
+        afterCr = cr;
+        out.writeBytes(o, 0, n);
     }
 
     /** Completes the last line with CRLF when the message did not end with one. */
