@@ -1,6 +1,13 @@
 package org.postern.shell.internal;
 
 import java.util.List;
+import java.util.Queue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
+
 
 import org.apache.karaf.shell.api.action.Action;
 import org.apache.karaf.shell.api.action.Argument;
@@ -19,6 +26,8 @@ import org.postern.api.queue.QueueStore.QueueException;
         description = "Deletes queued messages for good, without a bounce: the ones given, or --all (of a --state)")
 @Service
 public class QueueDeleteCommand implements Action {
+
+    private static final int PARALLEL_DELETES = 32;
 
     static final String USAGE = "Give queue ids, or --all (with --state to delete only entries in that state).";
 
@@ -53,16 +62,27 @@ public class QueueDeleteCommand implements Action {
             return null;
         }
         QueueEntry.State wanted = QueueListCommand.parseState(state);
-        int deleted = 0;
-        for (QueueEntry entry : store.list(new QueueQuery(wanted, null, null, 0, 0))) {
-            try {
-                if (store.delete(entry.id())) {
-                    deleted++;
+        List<QueueEntry> entries = store.list(new QueueQuery(wanted, null, null, 0, 0));
+        // Each deletion waits for the store's log to reach the disk. Many at once share those syncs (the
+        // store's group commit): 100,000 entries go in seconds rather than a minute, as postsuper -d ALL does.
+        AtomicInteger deletedCount = new AtomicInteger();
+        Queue<String> failures = new ConcurrentLinkedQueue<>();
+        ExecutorService pool = Executors.newFixedThreadPool(Math.min(PARALLEL_DELETES, Math.max(1, entries.size())));
+        try {
+            CompletableFuture.allOf(entries.stream().map(entry -> CompletableFuture.runAsync(() -> {
+                try {
+                    if (store.delete(entry.id())) {
+                        deletedCount.incrementAndGet();
+                    }
+                } catch (QueueException e) {
+                    failures.add(entry.id() + ": failed: " + e.getMessage());
                 }
-            } catch (QueueException e) {
-                System.out.println(entry.id() + ": failed: " + e.getMessage());
-            }
+            }, pool)).toArray(CompletableFuture[]::new)).join();
+        } finally {
+            pool.shutdown();
         }
+        failures.forEach(System.out::println);
+        int deleted = deletedCount.get();
         System.out.println("Deleted " + deleted + (deleted == 1 ? " message" : " messages")
                 + (wanted == null ? "." : " in state " + wanted + "."));
         return null;
