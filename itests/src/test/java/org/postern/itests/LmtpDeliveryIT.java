@@ -10,8 +10,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.Comparator;
-import java.util.Dictionary;
-import java.util.Hashtable;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -26,8 +24,6 @@ import org.ops4j.pax.exam.junit.PaxExam;
 import org.ops4j.pax.exam.spi.reactors.ExamReactorStrategy;
 import org.ops4j.pax.exam.spi.reactors.PerClass;
 import org.osgi.framework.InvalidSyntaxException;
-import org.osgi.service.cm.Configuration;
-import org.osgi.service.cm.ConfigurationAdmin;
 import org.postern.api.delivery.Transport;
 import org.postern.api.mail.MailAddress;
 import org.postern.api.queue.QueueEntry;
@@ -56,10 +52,10 @@ public class LmtpDeliveryIT extends PosternTestSupport {
         dovecot = Dovecot.start(dir, List.of("carol")); // Dovecot knows carol only
         int port = dovecot.port();
 
-        update("org.postern.delivery.lmtp", Map.of("host", "127.0.0.1", "port", port, "timeout", 10));
+        configure("org.postern.delivery.lmtp", Map.of("host", "127.0.0.1", "port", port, "timeout", 10));
         // Postern knows carol and dave: dave is for Dovecot to refuse
-        update("org.postern.delivery.local", Map.of("mailboxes", "postmaster, bob, dave, carol"));
-        update("org.postern.router", Map.of("local.transport", "lmtp"));
+        configure("org.postern.delivery.local", Map.of("mailboxes", "postmaster, bob, dave, carol"));
+        configure("org.postern.router", Map.of("local.transport", "lmtp"));
 
         // SCR publishes a component's configuration with its service: the transport for this server is there
         waitFor("the lmtp transport for port " + port, () -> {
@@ -100,16 +96,6 @@ public class LmtpDeliveryIT extends PosternTestSupport {
                 files.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
             }
         }
-    }
-
-    private void update(String pid, Map<String, Object> values) throws IOException {
-        ConfigurationAdmin admin = bundleContext.getService(bundleContext.getServiceReference(ConfigurationAdmin.class));
-        // "?": whichever bundle's component uses the PID gets it, as with the files fileinstall reads from etc/
-        Configuration configuration = admin.getConfiguration(pid, "?");
-        Dictionary<String, Object> props = configuration.getProperties() == null ? new Hashtable<>()
-                : configuration.getProperties();
-        values.forEach(props::put);
-        configuration.update(props);
     }
 
     /** The messages in a user's Maildir new/ folder, where Dovecot puts what a mail client has not seen yet. */

@@ -20,7 +20,10 @@ import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Dictionary;
+import java.util.Hashtable;
 import java.util.List;
+import java.util.Map;
 import java.util.function.BooleanSupplier;
 
 import java.security.PrivilegedActionException;
@@ -39,6 +42,7 @@ import org.ops4j.pax.exam.Configuration;
 import org.ops4j.pax.exam.CoreOptions;
 import org.ops4j.pax.exam.Option;
 import org.ops4j.pax.exam.karaf.options.LogLevelOption.LogLevel;
+import org.osgi.service.cm.ConfigurationAdmin;
 import org.osgi.framework.Bundle;
 import org.osgi.framework.BundleContext;
 import org.osgi.framework.ServiceReference;
@@ -241,6 +245,19 @@ public abstract class PosternTestSupport {
             session.close();
         }
         return bytes.toString(StandardCharsets.UTF_8);
+    }
+
+    /**
+     * Sets properties of a configuration as an operator's config:property-set would; "?" binds it to whichever
+     * bundle's component uses the PID, as with the files fileinstall reads from etc/.
+     */
+    protected void configure(String pid, Map<String, Object> values) throws IOException {
+        ConfigurationAdmin admin = bundleContext.getService(bundleContext.getServiceReference(ConfigurationAdmin.class));
+        org.osgi.service.cm.Configuration configuration = admin.getConfiguration(pid, "?");
+        Dictionary<String, Object> props = configuration.getProperties() == null ? new Hashtable<>()
+                : configuration.getProperties();
+        values.forEach(props::put);
+        configuration.update(props);
     }
 
     protected QueueStore queueStore() {

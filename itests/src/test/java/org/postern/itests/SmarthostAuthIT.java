@@ -9,8 +9,6 @@ import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Comparator;
-import java.util.Dictionary;
-import java.util.Hashtable;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
@@ -24,8 +22,6 @@ import org.ops4j.pax.exam.junit.PaxExam;
 import org.ops4j.pax.exam.spi.reactors.ExamReactorStrategy;
 import org.ops4j.pax.exam.spi.reactors.PerClass;
 import org.osgi.framework.InvalidSyntaxException;
-import org.osgi.service.cm.Configuration;
-import org.osgi.service.cm.ConfigurationAdmin;
 import org.postern.api.delivery.Transport;
 import org.postern.api.mail.MailAddress;
 import org.postern.api.queue.QueueEntry;
@@ -65,10 +61,10 @@ public class SmarthostAuthIT extends PosternTestSupport {
         String keytoolOut = new String(keytool.getInputStream().readAllBytes());
         assertTrue(keytoolOut, keytool.waitFor(60, TimeUnit.SECONDS) && keytool.exitValue() == 0);
 
-        update(TRANSPORT_PID, Map.of("trust.store", trust.toString(), "trust.store.password", "changeit",
+        configure(TRANSPORT_PID, Map.of("trust.store", trust.toString(), "trust.store.password", "changeit",
                 "auth.provider.username", "relay-user", "auth.provider.password", "s3cret"));
         awaitTransportConfigured("(auth.provider.username=relay-user)");
-        update("org.postern.router", Map.of("trusted.networks", "127.0.0.0/8"));
+        configure("org.postern.router", Map.of("trusted.networks", "127.0.0.0/8"));
         String hop = "[127.0.0.1]:" + smarthost.port();
         String out = console("mta:route-add smarthost.test \"" + hop + "\" --tls verify --auth provider");
         assertTrue(out, console("mta:route-list").contains(hop));
@@ -112,7 +108,7 @@ public class SmarthostAuthIT extends PosternTestSupport {
 
     @Test
     public void aWrongPasswordDefersUntilTheOperatorFixesIt() throws Exception {
-        update(TRANSPORT_PID, Map.of("auth.provider.password", "wrong"));
+        configure(TRANSPORT_PID, Map.of("auth.provider.password", "wrong"));
         awaitTransportConfigured("(auth.provider.password=wrong)");
         String id = send("wrong password first");
         waitFor("the attempt to be deferred", () -> queueStore().get(id)
@@ -124,7 +120,7 @@ public class SmarthostAuthIT extends PosternTestSupport {
         assertTrue(listed, listed.contains("SASL authentication failed"));
         assertEquals(0, arrived("wrong password first"));
 
-        update(TRANSPORT_PID, Map.of("auth.provider.password", "s3cret"));
+        configure(TRANSPORT_PID, Map.of("auth.provider.password", "s3cret"));
         awaitTransportConfigured("(auth.provider.password=s3cret)");
         console("mta:queue-flush " + id);
         waitFor("the message at the sink once the password is right\n" + smarthost.log(),
@@ -160,15 +156,6 @@ public class SmarthostAuthIT extends PosternTestSupport {
         } catch (IOException e) {
             return -1;
         }
-    }
-
-    private void update(String pid, Map<String, Object> values) throws IOException {
-        ConfigurationAdmin admin = bundleContext.getService(bundleContext.getServiceReference(ConfigurationAdmin.class));
-        Configuration configuration = admin.getConfiguration(pid, "?");
-        Dictionary<String, Object> props = configuration.getProperties() == null ? new Hashtable<>()
-                : configuration.getProperties();
-        values.forEach(props::put);
-        configuration.update(props);
     }
 
     private static int freePort() throws IOException {

@@ -6,10 +6,7 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
-import java.time.Instant;
 import java.util.List;
-import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
@@ -19,17 +16,13 @@ import java.util.concurrent.atomic.AtomicLong;
 import org.postern.api.mail.Envelope;
 import org.postern.api.mail.Header;
 import org.postern.api.mail.MessageContent;
-import org.postern.api.queue.QueueEntry;
-import org.postern.api.queue.QueueQuery;
-import org.postern.api.queue.QueueStats;
 import org.postern.api.queue.QueueStore;
-import org.postern.api.queue.RecipientStatus;
 
 /**
  * A QueueStore that streams each message to a file through a fixed 64 KB buffer, so a test measures what
  * the listener holds, not the store. It counts the octets written and the largest single write.
  */
-final class FileQueue implements QueueStore {
+final class FileQueue extends ReceiveOnlyStore {
 
     final Path dir;
     final AtomicLong written = new AtomicLong();
@@ -113,54 +106,5 @@ final class FileQueue implements QueueStore {
                 }
             }
         };
-    }
-
-    @Override
-    public Optional<QueueEntry> get(String id) {
-        return Optional.empty();
-    }
-
-    @Override
-    public MessageContent content(String id) {
-        throw new UnsupportedOperationException();
-    }
-
-    @Override
-    public List<QueueEntry> list(QueueQuery query) {
-        return List.of();
-    }
-
-    @Override
-    public QueueStats stats() {
-        throw new UnsupportedOperationException();
-    }
-
-    @Override
-    public List<QueueEntry> lease(Instant now, int max, Duration leaseTime) {
-        return List.of();
-    }
-
-    @Override
-    public void record(String id, List<RecipientStatus> outcomes, Instant nextAttempt) {
-    }
-
-    @Override
-    public boolean hold(String id) {
-        return false;
-    }
-
-    @Override
-    public boolean release(String id) {
-        return false;
-    }
-
-    @Override
-    public boolean requeue(String id) {
-        return false;
-    }
-
-    @Override
-    public boolean delete(String id) {
-        return false;
     }
 }

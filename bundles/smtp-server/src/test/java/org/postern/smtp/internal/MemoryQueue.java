@@ -3,11 +3,8 @@ package org.postern.smtp.internal;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
-import java.time.Duration;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -15,13 +12,10 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.postern.api.mail.Envelope;
 import org.postern.api.mail.Header;
 import org.postern.api.mail.MessageContent;
-import org.postern.api.queue.QueueEntry;
-import org.postern.api.queue.QueueQuery;
-import org.postern.api.queue.QueueStats;
 import org.postern.api.queue.QueueStore;
 
 /** A QueueStore in memory for session tests; commits complete when the test says so, or at once. */
-final class MemoryQueue implements QueueStore {
+final class MemoryQueue extends ReceiveOnlyStore {
 
     record Stored(String id, Envelope envelope, byte[] bytes, List<Header> added, String quarantine) {
     }
@@ -97,54 +91,5 @@ final class MemoryQueue implements QueueStore {
                 return new ByteArrayInputStream(b);
             }
         };
-    }
-
-    @Override
-    public Optional<QueueEntry> get(String id) {
-        return Optional.empty();
-    }
-
-    @Override
-    public MessageContent content(String id) {
-        throw new UnsupportedOperationException();
-    }
-
-    @Override
-    public List<QueueEntry> list(QueueQuery query) {
-        return List.of();
-    }
-
-    @Override
-    public QueueStats stats() {
-        throw new UnsupportedOperationException();
-    }
-
-    @Override
-    public List<QueueEntry> lease(Instant now, int max, Duration leaseTime) {
-        return List.of();
-    }
-
-    @Override
-    public void record(String id, List<org.postern.api.queue.RecipientStatus> outcomes, Instant nextAttempt) {
-    }
-
-    @Override
-    public boolean hold(String id) {
-        return false;
-    }
-
-    @Override
-    public boolean release(String id) {
-        return false;
-    }
-
-    @Override
-    public boolean requeue(String id) {
-        return false;
-    }
-
-    @Override
-    public boolean delete(String id) {
-        return false;
     }
 }
