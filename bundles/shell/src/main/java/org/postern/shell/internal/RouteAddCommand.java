@@ -1,6 +1,8 @@
 package org.postern.shell.internal;
 
+import java.io.IOException;
 import java.util.ArrayList;
+import java.util.Dictionary;
 import java.util.List;
 import java.util.Optional;
 
@@ -11,6 +13,9 @@ import org.apache.karaf.shell.api.action.Completion;
 import org.apache.karaf.shell.api.action.Option;
 import org.apache.karaf.shell.api.action.lifecycle.Reference;
 import org.apache.karaf.shell.api.action.lifecycle.Service;
+import org.osgi.framework.Constants;
+import org.osgi.framework.InvalidSyntaxException;
+import org.osgi.service.cm.Configuration;
 import org.osgi.service.cm.ConfigurationAdmin;
 import org.postern.router.rules.RouteEntry;
 
@@ -39,6 +44,25 @@ public class RouteAddCommand implements Action {
 
     @Option(name = "--auth", description = "Name of the client credentials in the smtp transport's configuration")
     String auth;
+
+    private static final String SMTP_PID = "org.postern.delivery.smtp";
+
+    /** Whether the smtp transport's configuration has both halves of these credentials. */
+    private boolean credentialsConfigured(String id) throws IOException, InvalidSyntaxException {
+        if (configAdmin == null) {
+            return true; // nothing to check against: say nothing
+        }
+        Configuration[] found = configAdmin.listConfigurations("(" + Constants.SERVICE_PID + "=" + SMTP_PID + ")");
+        if (found == null || found.length == 0 || found[0].getProperties() == null) {
+            return false;
+        }
+        Dictionary<String, Object> props = found[0].getProperties();
+        return present(props.get("auth." + id + ".username")) && present(props.get("auth." + id + ".password"));
+    }
+
+    private static boolean present(Object value) {
+        return value != null && !value.toString().isBlank();
+    }
 
     @Override
     public Object execute() throws Exception {
@@ -110,6 +134,11 @@ public class RouteAddCommand implements Action {
         config.set(RouterConfig.ROUTES, routes);
         config.save();
         System.out.println("Added route " + entry);
+        if (authGiven != null && !credentialsConfigured(authGiven)) {
+            System.out.println("No credentials '" + authGiven + "' in " + SMTP_PID + " yet: mail on this route waits"
+                    + " (4.3.5) until auth." + authGiven + ".username and auth." + authGiven + ".password are set"
+                    + " (config:property-set -p " + SMTP_PID + " auth." + authGiven + ".username ...).");
+        }
         if (entry.domain().equals(RouteEntry.DEFAULT_DOMAIN) && !config.string(RouterConfig.RELAYHOST).isEmpty()) {
             System.out.println("The relay host " + config.string(RouterConfig.RELAYHOST)
                     + " is no longer used: the * route takes precedence.");

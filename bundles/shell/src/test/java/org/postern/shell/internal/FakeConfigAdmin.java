@@ -22,6 +22,8 @@ final class FakeConfigAdmin {
     Map<String, Object> properties; // null: the configuration does not exist yet
     final List<Map<String, Object>> updates = new ArrayList<>();
     final List<String> locations = new ArrayList<>();
+    /** Other configurations, by PID, that the commands only read (listConfigurations). */
+    final Map<String, Map<String, Object>> others = new LinkedHashMap<>();
 
     FakeConfigAdmin(String pid, Map<String, Object> properties) {
         this.pid = pid;
@@ -65,6 +67,16 @@ final class FakeConfigAdmin {
             if (method.equals("getConfiguration") && args.length == 2 && pid.equals(args[0])) {
                 locations.add((String) args[1]);
                 return configuration;
+            }
+            if (method.equals("listConfigurations")) {
+                String filter = (String) args[0];
+                String wanted = filter.substring(filter.indexOf('=') + 1, filter.length() - 1); // (service.pid=X)
+                Map<String, Object> other = others.get(wanted);
+                return other == null ? null : new Configuration[] {Fakes.proxy(Configuration.class, (m, a) -> switch (m) {
+                    case "getPid" -> wanted;
+                    case "getProperties" -> new Hashtable<>(other);
+                    default -> throw new UnsupportedOperationException("Configuration." + m);
+                })};
             }
             throw new UnsupportedOperationException("ConfigurationAdmin." + method + " " + java.util.Arrays.toString(args));
         });

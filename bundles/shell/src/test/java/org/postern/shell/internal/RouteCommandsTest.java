@@ -17,6 +17,12 @@ public class RouteCommandsTest {
             "routes", "example.com = [192.0.2.5]:2525 tls=verify auth=smarthost, example.net = mx",
             "relayhost", "");
 
+    {
+        // the smtp transport knows the credentials "smarthost", not "relay1"
+        cm.others.put("org.postern.delivery.smtp", java.util.Map.of("auth.smarthost.username", "me@example.net",
+                "auth.smarthost.password", "secret"));
+    }
+
     private RouteAddCommand add(String domain, String... target) {
         RouteAddCommand command = new RouteAddCommand();
         command.configAdmin = cm.service();
@@ -62,7 +68,10 @@ public class RouteCommandsTest {
         RouteAddCommand smarthost = add("Bücher.Example", "[192.0.2.6]:2525", "relay.example");
         smarthost.tls = "ENCRYPT";
         smarthost.auth = "relay1";
-        assertEquals("Added route xn--bcher-kva.example = [192.0.2.6]:2525 relay.example:25 tls=encrypt auth=relay1\n",
+        assertEquals("Added route xn--bcher-kva.example = [192.0.2.6]:2525 relay.example:25 tls=encrypt auth=relay1\n"
+                + "No credentials 'relay1' in org.postern.delivery.smtp yet: mail on this route waits (4.3.5) until "
+                + "auth.relay1.username and auth.relay1.password are set "
+                + "(config:property-set -p org.postern.delivery.smtp auth.relay1.username ...).\n",
                 Fakes.stdout(smarthost::execute));
         assertEquals("Added route example.info = mx\n", Fakes.stdout(add("example.info.", "MX")::execute));
         assertEquals("example.com = [192.0.2.5]:2525 tls=verify auth=smarthost, example.net = mx, "
