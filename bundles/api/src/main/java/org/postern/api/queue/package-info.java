@@ -1,4 +1,4 @@
-@Version("1.1.0")
+@Version("1.2.0") // 1.2: PendingMessage.write callers may reuse their array
 @Export
 package org.postern.api.queue;
 

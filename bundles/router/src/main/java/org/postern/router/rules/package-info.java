@@ -1,10 +1,7 @@
 /**
- * The syntax of the router's rules (networks, relay hosts, routes), shared with the console so that it refuses
- * exactly what the router would not take. Parsers only: nothing here looks anything up.
+ * The syntax of the router's rules (networks, relay hosts, routes). Parsers only: nothing here looks anything
+ * up. Not exported: the shell bundle carries its own copy of this package, made at build time (bnd's
+ * -conditionalpackage), so that the console refuses exactly what the router would not take while depending
+ * on api alone at runtime.
  */
-@Version("1.0.0")
-@Export
 package org.postern.router.rules;
-
-import org.osgi.annotation.bundle.Export;
-import org.osgi.annotation.versioning.Version;

@@ -74,7 +74,7 @@ public class QueueDeleteCommand implements Action {
                     if (store.delete(entry.id())) {
                         deletedCount.incrementAndGet();
                     }
-                } catch (QueueException e) {
+                } catch (QueueException | RuntimeException e) { // e.g. the store went away: report, go on
                     failures.add(entry.id() + ": failed: " + e.getMessage());
                 }
             }, pool)).toArray(CompletableFuture[]::new)).join();

@@ -17,6 +17,7 @@ import org.osgi.framework.Constants;
 import org.osgi.framework.InvalidSyntaxException;
 import org.osgi.service.cm.Configuration;
 import org.osgi.service.cm.ConfigurationAdmin;
+import org.postern.api.routing.TlsPolicy;
 import org.postern.router.rules.RouteEntry;
 
 /**
@@ -134,6 +135,10 @@ public class RouteAddCommand implements Action {
         config.set(RouterConfig.ROUTES, routes);
         config.save();
         System.out.println("Added route " + entry);
+        if (authGiven != null && entry.tls() != TlsPolicy.VERIFY) {
+            System.out.println("The password goes only over TLS, but without --tls verify any certificate is taken: "
+                    + "whoever can intercept the connection can have it.");
+        }
         if (authGiven != null && !credentialsConfigured(authGiven)) {
             System.out.println("No credentials '" + authGiven + "' in " + SMTP_PID + " yet: mail on this route waits"
                     + " (4.3.5) until auth." + authGiven + ".username and auth." + authGiven + ".password are set"

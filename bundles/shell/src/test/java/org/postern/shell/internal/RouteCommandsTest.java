@@ -69,6 +69,8 @@ public class RouteCommandsTest {
         smarthost.tls = "ENCRYPT";
         smarthost.auth = "relay1";
         assertEquals("Added route xn--bcher-kva.example = [192.0.2.6]:2525 relay.example:25 tls=encrypt auth=relay1\n"
+                + "The password goes only over TLS, but without --tls verify any certificate is taken: whoever can "
+                + "intercept the connection can have it.\n"
                 + "No credentials 'relay1' in org.postern.delivery.smtp yet: mail on this route waits (4.3.5) until "
                 + "auth.relay1.username and auth.relay1.password are set "
                 + "(config:property-set -p org.postern.delivery.smtp auth.relay1.username ...).\n",

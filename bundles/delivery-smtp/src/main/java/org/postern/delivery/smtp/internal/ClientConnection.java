@@ -67,6 +67,8 @@ final class ClientConnection {
     private Extensions extensions = Extensions.NONE;
     private String tlsInfo;
     private int transactions;
+    /** The credentials this session authenticated with, or null: a cached session serves only the same ones. */
+    private Credentials authenticated;
 
     private ClientConnection(Channel channel, Relay relay, TlsPolicy policy) {
         this.channel = channel;
@@ -158,6 +160,14 @@ final class ClientConnection {
     /** e.g. {@code TLSv1.3 with cipher TLS_AES_256_GCM_SHA384}, or null in clear. */
     String tlsInfo() {
         return tlsInfo;
+    }
+
+    Credentials authenticated() {
+        return authenticated;
+    }
+
+    void authenticated(Credentials credentials) {
+        this.authenticated = credentials;
     }
 
     int transactions() {

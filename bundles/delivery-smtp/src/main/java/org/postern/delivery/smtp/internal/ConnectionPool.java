@@ -7,6 +7,7 @@ import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 
@@ -29,8 +30,11 @@ final class ConnectionPool {
 
     private final Map<String, Deque<Idle>> idle = new HashMap<>();
 
-    /** Takes the most recently used live connection that fits, or null. */
-    synchronized ClientConnection take(String destination, List<NextHop> hops, TlsPolicy policy) {
+    /**
+     * Takes the most recently used live connection that fits, or null. A session authenticated with other
+     * credentials (the operator changed them meanwhile) never fits.
+     */
+    synchronized ClientConnection take(String destination, List<NextHop> hops, TlsPolicy policy, Credentials credentials) {
         Deque<Idle> cached = idle.get(destination);
         if (cached == null) {
             return null;
@@ -42,7 +46,7 @@ final class ConnectionPool {
             if (!c.isActive()) {
                 it.remove();
                 i.timer().cancel(false);
-            } else if (c.policy() == policy && servesOneOf(c, hops)) {
+            } else if (c.policy() == policy && servesOneOf(c, hops) && Objects.equals(c.authenticated(), credentials)) {
                 it.remove();
                 i.timer().cancel(false);
                 found = c;

@@ -1,6 +1,7 @@
 package org.postern.delivery.smtp.internal;
 
 import java.util.HashMap;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
@@ -39,7 +40,7 @@ record Credentials(String username, String password) {
             if (dot <= 0) {
                 continue;
             }
-            String id = rest.substring(0, dot);
+            String id = rest.substring(0, dot).toLowerCase(Locale.ROOT); // ConfigAdmin keys ignore case too
             String value = e.getValue().toString();
             switch (rest.substring(dot + 1)) {
                 case "username" -> users.put(id, value.trim());

@@ -58,6 +58,12 @@ final class DeliveryAttempt {
 
         /** The client AUTH credentials of that id, or null when none are configured. */
         Credentials credentials(String id);
+
+        /** Why a smarthost refused these credentials lately, or null: then they are not tried again for a while. */
+        String authRefusal(String destination, Credentials credentials);
+
+        /** Remembers a refusal, so that a queue full of mail does not lock the account at the smarthost. */
+        void authRefused(String destination, Credentials credentials, String diagnostic);
     }
 
     static final Logger LOG = LoggerFactory.getLogger(SmtpTransport.class);
@@ -126,6 +132,14 @@ final class DeliveryAttempt {
                     null, null);
             return;
         }
+        if (credentials != null) {
+            String refusal = context.authRefusal(destination, credentials);
+            if (refusal != null) {
+                fillRemaining(Outcome.DEFERRED, "4.7.0", refusal + " (not tried again until the credentials change or "
+                        + SmtpTransport.AUTH_REFUSAL_MINUTES + " minutes have passed)", null, null);
+                return;
+            }
+        }
         if (policy == TlsPolicy.VERIFY && context.tls().verified() == null) {
             fillRemaining(Outcome.DEFERRED, "4.7.5", "cannot verify certificates: " + context.tls().verifyProblem(), null, null);
             return;
@@ -135,7 +149,7 @@ final class DeliveryAttempt {
             fillRemaining(Outcome.DEFERRED, "4.4.4", "no next hop for " + destination, null, null);
             return;
         }
-        ClientConnection cached = context.pool().take(destination, hops, policy);
+        ClientConnection cached = context.pool().take(destination, hops, policy, credentials);
         if (cached != null) {
             if (transact(cached, true)) {
                 return;
@@ -239,7 +253,7 @@ final class DeliveryAttempt {
             throw new SessionException("4.7.4", "will not send credentials to " + relay + " in clear", false);
         }
         List<String> offered = c.extensions().auth();
-        String phase = "authenticating as " + credentials.username();
+        String phase = "authenticating"; // no account name: this text may reach the sender in a bounce
         Reply reply;
         if (offered.contains("PLAIN")) {
             // authorization id empty: act as the authenticated user
@@ -262,8 +276,13 @@ final class DeliveryAttempt {
             if (reply.code() == 334) {
                 c.command(SmtpRequests.empty("*"), cfg.helo_timeout(), phase); // RFC 4954 4: cancel the exchange
             }
-            throw new SessionException("4.7.0", "SASL authentication failed; host " + relay + " said: " + reply.text(), false);
+            String diagnostic = "SASL authentication failed; host " + relay + " said: " + reply.text();
+            if (reply.isPermanent()) {
+                context.authRefused(destination, credentials, diagnostic);
+            }
+            throw new SessionException("4.7.0", diagnostic, false);
         }
+        c.authenticated(credentials);
         LOG.info("{}: authenticated to {} as {}", queueId, relay, credentials.username());
     }
 

@@ -1,11 +1,13 @@
 package org.postern.delivery.smtp.internal;
 
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.SynchronousQueue;
@@ -44,6 +46,8 @@ import org.slf4j.LoggerFactory;
 public class SmtpTransport implements Transport, DeliveryAttempt.Context {
 
     static final String PID = "org.postern.delivery.smtp";
+    /** How long credentials that a smarthost refused (5xx) rest before they are tried again. */
+    static final int AUTH_REFUSAL_MINUTES = 10;
 
     private static final Logger LOG = LoggerFactory.getLogger(SmtpTransport.class);
 
@@ -51,6 +55,10 @@ public class SmtpTransport implements Transport, DeliveryAttempt.Context {
     private volatile SmtpClientConfig config;
     private volatile TlsContexts tls;
     private volatile Map<String, Credentials> credentials = Map.of();
+    private final Map<List<Object>, AuthRefusal> authRefusals = new ConcurrentHashMap<>();
+
+    private record AuthRefusal(String diagnostic, long until) {
+    }
     private EventLoopGroup group;
     private ExecutorService workers;
 
@@ -73,6 +81,7 @@ public class SmtpTransport implements Transport, DeliveryAttempt.Context {
         this.tls = TlsContexts.create(cfg.trust_store(), cfg.trust_store_password());
         this.credentials = readCredentials(properties);
         this.config = cfg;
+        authRefusals.clear(); // new settings deserve a new try
         // Cached sessions were opened with the old name and trust: start afresh. Running deliveries finish
         // with the settings they started with.
         pool.closeAll();
@@ -162,6 +171,26 @@ public class SmtpTransport implements Transport, DeliveryAttempt.Context {
 
     @Override
     public Credentials credentials(String id) {
-        return credentials.get(id);
+        return credentials.get(id.toLowerCase(Locale.ROOT));
+    }
+
+    @Override
+    public String authRefusal(String destination, Credentials used) {
+        List<Object> key = List.of(destination, used);
+        AuthRefusal refusal = authRefusals.get(key);
+        if (refusal == null) {
+            return null;
+        }
+        if (System.nanoTime() - refusal.until() > 0) {
+            authRefusals.remove(key, refusal);
+            return null;
+        }
+        return refusal.diagnostic();
+    }
+
+    @Override
+    public void authRefused(String destination, Credentials used, String diagnostic) {
+        authRefusals.put(List.of(destination, used),
+                new AuthRefusal(diagnostic, System.nanoTime() + TimeUnit.MINUTES.toNanos(AUTH_REFUSAL_MINUTES)));
     }
 }

@@ -316,6 +316,20 @@ public class SmtpTlsTest {
         waitFor(() -> s.session(0).ended, "the session to end");
         assertFalse(s.session(0).verbs().contains("MAIL"));
         assertEquals("QUIT", s.session(0).verbs().get(s.session(0).verbs().size() - 1));
+
+        // The next message does not knock again with the same password (smarthosts lock accounts that do)
+        DeliveryResult again = sendAuth(TlsPolicy.ENCRYPT, s, "relay").get(0);
+        assertEquals(Outcome.DEFERRED, again.outcome());
+        assertTrue(again.diagnostic(), again.diagnostic().contains("535 5.7.8 Error: authentication failed")
+                && again.diagnostic().contains("not tried again until the credentials change"));
+        assertEquals("no second connection", 1, s.sessions.size());
+
+        // New credentials are tried at once
+        transport.modified(Fixtures.config(cfg((Object[]) RELAY_CREDENTIALS)),
+                cfg("auth.relay.username", "relay-user", "auth.relay.password", "new password"));
+        s.script = (session, line) -> line.startsWith("AUTH ") ? "235 2.7.0 Authentication successful" : null;
+        assertEquals(Outcome.DELIVERED, sendAuth(TlsPolicy.ENCRYPT, s, "relay").get(0).outcome());
+        assertEquals(2, s.sessions.size());
     }
 
     @Test
@@ -358,6 +372,8 @@ public class SmtpTlsTest {
         assertEquals(Map.of("a", new Credentials("u", "p")), read);
         assertEquals(Set.of("b", "c"), incomplete);
         assertEquals("the password never shows", "u", read.get("a").toString());
+        assertEquals("ids ignore case, as ConfigAdmin keys do", Set.of("smarthost"),
+                Credentials.parse(Map.of("auth.SmartHost.username", "u", "auth.SmartHost.password", "p"), incomplete).keySet());
     }
 
     private static void assertVerifyFailed(ScriptedServer s, DeliveryResult r) throws InterruptedException {
