@@ -18,9 +18,10 @@ import io.netty.handler.codec.ByteToMessageDecoder;
  * octets are dropped as they come, and a {@link LongLineEnd} tells how it ended once its line end arrives.
  * An endless line costs one line of memory.
  *
- * <p>Framing pauses behind a STARTTLS line: what the client pipelined after it must not be framed before
- * the session has decided, because after a successful STARTTLS it is discarded unread (RFC 3207 4.2,
- * CVE-2011-0411) and framing it would hand it on.
+ * <p>A STARTTLS line ends its batch of frames. What the client pipelined after it may still be framed
+ * (ByteToMessageDecoder calls decode again at once), but the session holds such frames unprocessed until it
+ * has answered the STARTTLS, and after a successful one it throws them away and {@link #reset}s this decoder,
+ * so nothing sent in clear before the handshake is ever acted on (RFC 3207 4.2, CVE-2011-0411).
  */
 final class SmtpFrameDecoder extends ByteToMessageDecoder {
 
@@ -96,7 +97,7 @@ final class SmtpFrameDecoder extends ByteToMessageDecoder {
             out.add(line);
             chunkRemaining = bdatSize(line);
             if (isStartTls(line)) {
-                return; // the rest waits until the session has taken the STARTTLS (and maybe reset us)
+                return; // STARTTLS ends the batch; the session discards whatever follows once TLS starts
             }
         }
     }
