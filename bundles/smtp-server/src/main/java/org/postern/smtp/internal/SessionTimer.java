@@ -73,10 +73,13 @@ final class SessionTimer extends ChannelInboundHandlerAdapter {
         schedule(deadline);
     }
 
-    /** Stops waiting for the client: the session itself is waiting for something. */
+    /**
+     * Stops waiting for the client: the session itself is waiting for something. A pending check stays: it
+     * finds the pause and does nothing, and the next phase reuses it when it is due first (no cancel and new
+     * task around every store, filter or policy step).
+     */
     void pause() {
         phase = Phase.PAUSED;
-        cancel();
     }
 
     @Override
@@ -92,7 +95,8 @@ final class SessionTimer extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelInactive(ChannelHandlerContext context) {
-        pause();
+        phase = Phase.PAUSED;
+        cancel();
         context.fireChannelInactive();
     }
 
