@@ -14,11 +14,8 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
-import java.time.ZoneId;
-import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -59,6 +56,7 @@ import org.postern.api.queue.QueueStats;
 import org.postern.api.queue.QueueStore.PendingMessage;
 import org.postern.api.queue.QueueStore.QueueException;
 import org.postern.api.queue.RecipientStatus;
+import org.postern.testsupport.MutableClock;
 
 public class FileQueueStoreTest {
 
@@ -706,33 +704,5 @@ public class FileQueueStoreTest {
     private static RecipientStatus outcome(Envelope envelope, int index, RecipientStatus.State state, String status,
                                            String diagnostic) {
         return new RecipientStatus(envelope.recipients().get(index), state, status, diagnostic, "mx.example.net");
-    }
-
-    /** A clock the test moves by hand. */
-    private static final class MutableClock extends Clock {
-        private volatile Instant now;
-
-        MutableClock(Instant start) {
-            this.now = start;
-        }
-
-        void advance(Duration by) {
-            now = now.plus(by);
-        }
-
-        @Override
-        public Instant instant() {
-            return now;
-        }
-
-        @Override
-        public ZoneId getZone() {
-            return ZoneOffset.UTC;
-        }
-
-        @Override
-        public Clock withZone(ZoneId zone) {
-            return this;
-        }
     }
 }

@@ -6,11 +6,7 @@ import java.lang.annotation.Annotation;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Clock;
-import java.time.Duration;
 import java.time.Instant;
-import java.time.ZoneId;
-import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -31,6 +27,7 @@ import org.postern.api.queue.QueueEntry;
 import org.postern.api.queue.QueueStore.PendingMessage;
 import org.postern.api.queue.QueueStore.QueueException;
 import org.postern.api.queue.RecipientStatus;
+import org.postern.testsupport.MutableClock;
 
 /** Helpers shared by the store's tests: starting stores on a spool, making envelopes, committing many. */
 final class StoreFixture implements AutoCloseable {
@@ -162,33 +159,5 @@ final class StoreFixture implements AutoCloseable {
         PendingMessage pending = store.begin();
         write(pending, message);
         return pending.commit(envelope, List.of(), null).toCompletableFuture();
-    }
-
-    /** A clock the test moves by hand. */
-    static final class MutableClock extends Clock {
-        private volatile Instant now;
-
-        MutableClock(Instant start) {
-            this.now = start;
-        }
-
-        void advance(Duration by) {
-            now = now.plus(by);
-        }
-
-        @Override
-        public Instant instant() {
-            return now;
-        }
-
-        @Override
-        public ZoneId getZone() {
-            return ZoneOffset.UTC;
-        }
-
-        @Override
-        public Clock withZone(ZoneId zone) {
-            return this;
-        }
     }
 }

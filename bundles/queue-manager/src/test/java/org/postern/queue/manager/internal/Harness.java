@@ -10,8 +10,6 @@ import java.nio.charset.StandardCharsets;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
-import java.time.ZoneId;
-import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -42,6 +40,7 @@ import org.postern.api.routing.NextHop;
 import org.postern.api.routing.Route;
 import org.postern.api.routing.Router;
 import org.postern.api.routing.TlsPolicy;
+import org.postern.testsupport.MutableClock;
 
 /** The parts around the queue manager in its tests: a clock, a router, transports, a bounce generator. */
 final class Harness {
@@ -200,38 +199,6 @@ final class Harness {
             synchronized (events) {
                 return events.stream().filter(e -> e.getTopic().equals(topic)).toList();
             }
-        }
-    }
-
-    /** A clock the test moves by hand, shared by the store and the manager. */
-    static final class MutableClock extends Clock {
-        private volatile Instant now;
-
-        MutableClock(Instant start) {
-            now = start;
-        }
-
-        void set(Instant instant) {
-            now = instant;
-        }
-
-        void advance(Duration by) {
-            now = now.plus(by);
-        }
-
-        @Override
-        public Instant instant() {
-            return now;
-        }
-
-        @Override
-        public ZoneId getZone() {
-            return ZoneOffset.UTC;
-        }
-
-        @Override
-        public Clock withZone(ZoneId zone) {
-            return this;
         }
     }
 

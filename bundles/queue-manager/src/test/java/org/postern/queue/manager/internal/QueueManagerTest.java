@@ -42,7 +42,7 @@ import org.postern.queue.file.internal.FileQueueStore;
 import org.postern.queue.file.internal.FileQueueStores;
 import org.postern.queue.manager.internal.Harness.FakeBounceGenerator;
 import org.postern.queue.manager.internal.Harness.FakeRouter;
-import org.postern.queue.manager.internal.Harness.MutableClock;
+import org.postern.testsupport.MutableClock;
 import org.postern.queue.manager.internal.Harness.RecordingEvents;
 import org.postern.queue.manager.internal.Harness.ScriptedTransport;
 
