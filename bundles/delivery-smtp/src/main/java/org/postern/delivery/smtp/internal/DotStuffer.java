@@ -17,7 +17,9 @@ final class DotStuffer {
 
     /** Appends the stuffed form of {@code bytes[offset, offset+length)} to {@code out}. */
     void stuff(byte[] bytes, int offset, int length, ByteBuf out) {
-        int max = 3 * length + 2; // at worst a bare CR's LF, then a dot and its stuffing dot, per octet
+        // Each octet gives at most two, but the one after a bare CR may give three (LF, dot, dot) when that
+        // CR, which gave one, ended the previous call: 2n + 1.
+        int max = 2 * length + 1;
         if (scratch.length < max) {
             scratch = new byte[max];
         }

@@ -39,6 +39,9 @@ public class WireFormatTest {
         assertEquals("..a\r\nb\r\n..\r\n", stuff(".", "a\r", "\n", "b\r\n", ".", "\r\n"));
         assertEquals("x\r\n..y\r\n", stuff("x\r\n", ".y\r\n"));
         assertEquals("x\r\n..y\r\n", stuff("x\r", "\n.y\r\n"));
+        // the most a call can give: the octet after a bare CR that ended the previous call gives three
+        assertEquals("\r\n..\r\n", stuff("\r", "."));
+        assertEquals("\r\n..\r\n..\r\n..\r\n", stuff("\r", ".\r.\r."));
         assertEquals("a.b\r\n", stuff("a.b\r\n"));
         assertEquals("", stuff());
         assertEquals("", stuff("", ""));
