@@ -1,9 +1,9 @@
 package org.postern.queue.file.internal;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.DirectoryStream;
-import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -101,6 +101,9 @@ public class FileQueueStore implements QueueStore {
     private final Set<FilePendingMessage> open = ConcurrentHashMap.newKeySet();
     private QueueIds ids;
     private Spool spool;
+    /** For tests: the memory budget's limit; by default {@link MemoryBudget#defaultLimit()}. */
+    long memoryLimit = MemoryBudget.defaultLimit();
+    MemoryBudget budget;
     private ExecutorService executor;
     private ThreadPoolExecutor syncPool;
     private ThreadPoolExecutor preparePool;
@@ -135,6 +138,7 @@ public class FileQueueStore implements QueueStore {
                 : Paths.get(dir);
         spool = new Spool(root.toAbsolutePath());
         ids = new QueueIds(clock);
+        budget = new MemoryBudget(memoryLimit);
         syncPool = new ThreadPoolExecutor(SYNC_THREADS, SYNC_THREADS, 30, TimeUnit.SECONDS,
                 new LinkedBlockingQueue<>(), new NamedThreads("postern-queue-sync-"));
         syncPool.allowCoreThreadTimeOut(true);
@@ -143,7 +147,7 @@ public class FileQueueStore implements QueueStore {
         preparePool = new ThreadPoolExecutor(Journal.PREPARE_THREADS, Journal.PREPARE_THREADS, 30, TimeUnit.SECONDS,
                 new LinkedBlockingQueue<>(), new NamedThreads("postern-queue-prepare-"));
         preparePool.allowCoreThreadTimeOut(true);
-        journal = new Journal(spool, index::containsKey, executor, preparePool, syncPool,
+        journal = new Journal(spool, this::writeFiles, executor, preparePool, syncPool,
                 Executors.newSingleThreadScheduledExecutor(new NamedThreads("postern-queue-checkpoint-")),
                 checkpointMillis);
         try {
@@ -200,25 +204,23 @@ public class FileQueueStore implements QueueStore {
     // ---- storing
 
     @Override
-    public PendingMessage begin() throws QueueException {
-        for (int tries = 0; ; tries++) {
-            String id = ids.next();
-            if (index.containsKey(id)) {
-                continue;
-            }
-            try {
-                FilePendingMessage pending = new FilePendingMessage(id, spool.incomingMsg(id),
-                        spool.createFile(spool.incomingMsg(id), true), this);
-                open.add(pending);
-                return pending;
-            } catch (FileAlreadyExistsException e) {
-                if (tries > 10) {
-                    throw Spool.failure("cannot make a unique queue id", e);
-                }
-            } catch (IOException e) {
-                throw Spool.failure("cannot open incoming message", e);
-            }
-        }
+    public PendingMessage begin() {
+        String id;
+        do {
+            id = ids.next();
+        } while (index.containsKey(id));
+        FilePendingMessage pending = new FilePendingMessage(id, this, budget);
+        open.add(pending);
+        return pending;
+    }
+
+    /** Where a message being received goes when it leaves memory. */
+    Path incomingFile(String id) {
+        return spool.incomingMsg(id);
+    }
+
+    FileChannel createIncoming(Path file) throws IOException {
+        return spool.createFile(file, true);
     }
 
     /** Called by a pending message's commit: the durable part is the committer's. */
@@ -230,9 +232,12 @@ public class FileQueueStore implements QueueStore {
         return result;
     }
 
-    /** An aborted message is gone: its file goes back to the spool for reuse. */
+    /** An aborted message is gone: its file, if it has one, goes back to the spool for reuse. */
     void discard(FilePendingMessage pending, Path file) {
         open.remove(pending);
+        if (file == null) {
+            return;
+        }
         try {
             spool.discard(file);
         } catch (IOException e) {
@@ -240,7 +245,11 @@ public class FileQueueStore implements QueueStore {
         }
     }
 
-    /** A new entry: its message is moved into queue/ and copied into the log, its .env written beside it. */
+    /**
+     * A new entry. A message in memory goes into the log only; its files are written at the checkpoint, if
+     * the entry is still there (see {@link EntryFiles}). A message in a file is moved into queue/ and copied
+     * into the log, its .env written beside it.
+     */
     private final class CommitJob extends Journal.Job {
         private final FilePendingMessage pending;
         private final Envelope envelope;
@@ -248,6 +257,7 @@ public class FileQueueStore implements QueueStore {
         private final String quarantineReason;
         private final CompletableFuture<String> result;
         private QueueEntry entry;
+        private byte[] env;
 
         CommitJob(FilePendingMessage pending, Envelope envelope, List<Header> addedHeaders, String quarantineReason,
                   CompletableFuture<String> result) {
@@ -266,13 +276,16 @@ public class FileQueueStore implements QueueStore {
 
         @Override
         Wal.Record prepare() throws IOException {
-            FileChannel bytes = pending.flushForCommit();
             boolean quarantined = quarantineReason != null;
             entry = new QueueEntry(id, envelope, pending.size(), addedHeaders,
                     quarantined ? State.QUARANTINED : State.QUEUED,
                     envelope.recipients().stream().map(RecipientStatus::pending).toList(), 0,
                     quarantined ? null : clock.instant(), null, quarantineReason);
-            byte[] env = EntryCodec.encode(entry);
+            env = EntryCodec.encode(entry);
+            if (pending.inMemory()) {
+                return Wal.Record.entry(id, env, pending.memory(), (int) pending.size(), pending.crc());
+            }
+            FileChannel bytes = pending.flushForCommit();
             // The .msg first: an .env never names bytes that are not in place.
             pending.moveTo(spool.msg(id));
             spool.createEnv(id, env);
@@ -281,8 +294,11 @@ public class FileQueueStore implements QueueStore {
 
         @Override
         void durable() {
+            EntryFiles files = pending.inMemory()
+                    ? new EntryFiles(id, pending.memory(), (int) pending.size(), env, pending.handOverMemory())
+                    : new EntryFiles(id);
             pending.committed();
-            add(new Slot(entry));
+            add(new Slot(entry, files));
             if (quarantineReason != null) {
                 LOG.info("{}: queued from=<{}> nrcpt={} size={} quarantined: {}", id, envelope.sender(),
                         envelope.recipients().size(), entry.size(), quarantineReason);
@@ -305,18 +321,20 @@ public class FileQueueStore implements QueueStore {
     /** A new state of an existing entry. The caller holds the slot's lock and applies it once durable. */
     private final class StateJob extends Journal.Job {
         final CompletableFuture<Void> done = new CompletableFuture<>();
+        private final EntryFiles files;
         private final QueueEntry previous;
         private final byte[] env;
 
-        StateJob(QueueEntry previous, QueueEntry updated) {
+        StateJob(EntryFiles files, QueueEntry previous, QueueEntry updated) {
             super(updated.id());
+            this.files = files;
             this.previous = previous;
             this.env = EntryCodec.encode(updated);
         }
 
         @Override
         Wal.Record prepare() throws IOException {
-            spool.rewriteEnv(id, env);
+            files.writeEnv(env);
             return Wal.Record.state(id, env);
         }
 
@@ -329,7 +347,7 @@ public class FileQueueStore implements QueueStore {
         void failed(QueueException error, boolean prepared) {
             if (prepared) {
                 try {
-                    spool.rewriteEnv(id, EntryCodec.encode(previous));
+                    files.writeEnv(EntryCodec.encode(previous));
                 } catch (IOException | RuntimeException e) {
                     // Not durable either way: the log, which decides after a crash, has the previous state.
                     LOG.error("{}: cannot put back the .env after a failed change: {}", id, e.toString());
@@ -421,7 +439,7 @@ public class FileQueueStore implements QueueStore {
         if (entry == null) {
             throw new QueueException("no such entry: " + id);
         }
-        return FileContent.of(spool.msg(id), entry.size());
+        return slot.files.content(entry.size());
     }
 
     /** Walks the arrival index: a page costs its offset and length, not a sort of the whole queue. */
@@ -641,7 +659,7 @@ public class FileQueueStore implements QueueStore {
 
     /** Makes a new state durable, then visible. The caller holds the slot's lock. */
     private void persist(Slot slot, QueueEntry updated) throws QueueException {
-        StateJob job = new StateJob(slot.entry, updated);
+        StateJob job = new StateJob(slot.files, slot.entry, updated);
         journal.run(job, job.done);
         slot.entry = updated;
         refreshDue(slot);
@@ -660,7 +678,7 @@ public class FileQueueStore implements QueueStore {
         }
         remove(slot);
         try {
-            spool.deleteEntry(id);
+            slot.files.remove();
         } catch (IOException e) {
             // The removal is durable in the log; its checkpoint deletes the files again.
             LOG.warn("{}: cannot delete the files of a removed entry: {}", id, e.toString());
@@ -784,7 +802,7 @@ public class FileQueueStore implements QueueStore {
                     entry = copy(entry, entry.attempts() > 0 ? State.DEFERRED : State.QUEUED, entry.recipients(),
                             entry.attempts(), now, entry.lastError(), entry.reason());
                 }
-                add(new Slot(entry));
+                add(new Slot(entry, new EntryFiles(id)));
             } else {
                 CorruptEntryException e = (CorruptEntryException) loaded[i];
                 Path msg = spool.msg(id);
@@ -833,6 +851,107 @@ public class FileQueueStore implements QueueStore {
         return entry;
     }
 
+    // ---- an entry's files
+
+    /** For the checkpoint: writes the files of an entry still in memory; see {@link Journal.FileState}. */
+    private Journal.FileState writeFiles(String id) throws IOException {
+        Slot slot = index.get(id);
+        return slot == null ? Journal.FileState.GONE : slot.files.write();
+    }
+
+    /**
+     * An entry's .msg and .env. A message committed from memory has none at first: the log holds it, and
+     * memory keeps it for delivery. Mail relayed at once is removed before the next checkpoint and never
+     * costs a file at all; the checkpoint writes (and syncs) the files of the entries still there, after
+     * which they live on disk like any other. The lock is this object's own, never held while waiting for
+     * the committer: the checkpoint takes it, and callers of the journal may hold the slot's lock.
+     */
+    final class EntryFiles {
+        private final String id;
+        /** The message while only in memory (and the log); null once written. */
+        private byte[] msg;
+        private int msgLength;
+        /** The latest state to write with it. */
+        private byte[] env;
+        private long reserved;
+        private boolean onDisk;
+        private boolean removed;
+
+        /** The files of an entry that has them already. */
+        EntryFiles(String id) {
+            this.id = id;
+            this.onDisk = true;
+        }
+
+        /** The files of an entry in memory, holding {@code reserved} octets of the budget. */
+        EntryFiles(String id, byte[] msg, int msgLength, byte[] env, long reserved) {
+            this.id = id;
+            this.msg = msg;
+            this.msgLength = msgLength;
+            this.env = env;
+            this.reserved = reserved;
+        }
+
+        /** A new state (no fsync: the log record makes it durable). */
+        synchronized void writeEnv(byte[] content) throws IOException {
+            if (removed) {
+                return;
+            }
+            if (onDisk) {
+                spool.rewriteEnv(id, content);
+            } else {
+                env = content;
+            }
+        }
+
+        /** Writes the files if they are not yet (no fsync: the checkpoint does that). */
+        synchronized Journal.FileState write() throws IOException {
+            if (removed) {
+                return Journal.FileState.GONE;
+            }
+            if (onDisk) {
+                return Journal.FileState.PRESENT;
+            }
+            try {
+                try (FileChannel channel = spool.createFile(spool.msg(id), false)) {
+                    Spool.writeAll(channel, ByteBuffer.wrap(msg, 0, msgLength));
+                }
+                spool.createEnv(id, env); // the .msg first: an .env never names bytes that are not in place
+            } catch (IOException | RuntimeException e) {
+                // The log still holds the entry; the next checkpoint tries again from nothing.
+                Files.deleteIfExists(spool.env(id));
+                Files.deleteIfExists(spool.msg(id));
+                throw e;
+            }
+            onDisk = true;
+            dropMemory();
+            return Journal.FileState.WRITTEN;
+        }
+
+        /** The entry is gone, durably: its files go too. */
+        synchronized void remove() throws IOException {
+            if (removed) {
+                return;
+            }
+            removed = true;
+            dropMemory();
+            if (onDisk) {
+                spool.deleteEntry(id);
+            }
+        }
+
+        synchronized MessageContent content(long size) {
+            return msg != null ? new MemoryContent(msg, (int) size) : FileContent.of(spool.msg(id), size);
+        }
+
+        private void dropMemory() {
+            msg = null;
+            env = null;
+            budget.release(reserved);
+            reserved = 0;
+        }
+    }
+
     // ---- in memory
 
     /** A place in an ordered index: a time, then the id to break ties. */
@@ -851,13 +970,15 @@ public class FileQueueStore implements QueueStore {
      */
     private static final class Slot {
         final Key arrivalKey;
+        final EntryFiles files;
         QueueEntry entry;
         Key dueKey;
         Key leaseKey;
         boolean removed;
 
-        Slot(QueueEntry entry) {
+        Slot(QueueEntry entry, EntryFiles files) {
             this.entry = entry;
+            this.files = files;
             this.arrivalKey = new Key(entry.envelope().receivedAt(), entry.id());
         }
 

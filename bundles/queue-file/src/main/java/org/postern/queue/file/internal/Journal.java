@@ -26,25 +26,25 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.function.Predicate;
 
 import org.postern.api.queue.QueueStore.QueueException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Group commit for the spool: every change (a new entry, a new state, a removal) is written to its files
- * in the page cache and recorded in a write-ahead log ({@link Wal}); one committer takes every change
- * waiting, appends them all and makes them durable with ONE fdatasync, and only then completes them. A
- * 250 after DATA therefore waits for one fsync shared by every session that finished DATA meanwhile, not
- * for several of its own.
+ * Group commit for the spool: every change (a new entry, a new state, a removal) is recorded in a
+ * write-ahead log ({@link Wal}); one committer takes every change waiting, appends them all and makes them
+ * durable with ONE fdatasync, and only then completes them. A 250 after DATA therefore waits for one fsync
+ * shared by every session that finished DATA meanwhile, not for several of its own.
  *
- * <p>The per-entry files are made durable later, off the critical path: a log file is sealed every
- * {@link #CHECKPOINT_MILLIS} (or when it is large), and a checkpoint fsyncs the files of the entries it
- * touched that still exist, fsyncs the directory, and then deletes the log file. An entry removed before
- * its checkpoint (the common case for mail relayed at once) never costs a file fsync at all. After a crash,
- * {@link #recover} replays the log files still there onto the per-entry files, so the spool reads as if
- * every acknowledged change had reached its files; then the store loads the files as always.
+ * <p>The per-entry files come later, off the critical path. A new entry whose message is in memory gets
+ * none at first (the log holds it); other changes write their files to the page cache only. A log file is
+ * sealed every {@link #CHECKPOINT_MILLIS} (or when it is large), and a checkpoint writes the files of the
+ * entries it touched that still exist and have none yet, fsyncs them, fsyncs the directory, and then
+ * deletes the log file. An entry removed before its checkpoint (the common case for mail relayed at once)
+ * never costs a file at all. After a crash, {@link #recover} replays the log files still there onto the
+ * per-entry files, so the spool reads as if every acknowledged change had reached its files; then the store
+ * loads the files as always.
  */
 final class Journal {
 
@@ -52,7 +52,7 @@ final class Journal {
     static final long SEGMENT_BYTES = 64L << 20;
     /** Stop taking changes while this much sealed log waits for its checkpoint: the spool's pace, not the log's. */
     static final long MAX_BACKLOG_BYTES = 512L << 20;
-    static final long CHECKPOINT_MILLIS = 1000;
+    static final long CHECKPOINT_MILLIS = 5000;
     private static final long MAX_BACKLOG_WAIT_MILLIS = 10_000;
     /** Helpers of the committer for a batch's file work (the committer does a share itself). */
     static final int PREPARE_THREADS = 3;
@@ -94,6 +94,21 @@ final class Journal {
         boolean removes() {
             return false;
         }
+    }
+
+    /** What the checkpoint found of an entry's files. */
+    enum FileState {
+        /** The entry is gone. */
+        GONE,
+        /** The entry has had its files since before this checkpoint. */
+        PRESENT,
+        /** The entry's files were only in memory and the log, and have just been written. */
+        WRITTEN
+    }
+
+    /** Writes an entry's files if it is still there and has none yet. */
+    interface FileWriter {
+        FileState write(String id) throws IOException;
     }
 
     /** Seen by tests: called on the committer thread before each log sync with the batch's record count. */
@@ -140,7 +155,7 @@ final class Journal {
     }
 
     private final Spool spool;
-    private final Predicate<String> live;
+    private final FileWriter files;
     private final ExecutorService committer;
     private final ExecutorService syncPool;
     private final ExecutorService preparePool;
@@ -168,17 +183,17 @@ final class Journal {
     private long sealedBytes;
 
     /**
-     * @param live whether an entry is in the store now
+     * @param files writes an entry's files at its checkpoint
      * @param committer runs the drain task (one at a time)
      * @param preparePool {@link #PREPARE_THREADS} helpers of the committer
      * @param syncPool runs the checkpoint's fsyncs and recovery's parallel work
      * @param timer runs the checkpoint every {@code checkpointMillis}
      * @param checkpointMillis normally {@link #CHECKPOINT_MILLIS}; 0 for none but at stop (tests)
      */
-    Journal(Spool spool, Predicate<String> live, ExecutorService committer, ExecutorService preparePool,
+    Journal(Spool spool, FileWriter files, ExecutorService committer, ExecutorService preparePool,
             ExecutorService syncPool, ScheduledExecutorService timer, long checkpointMillis) {
         this.spool = spool;
-        this.live = live;
+        this.files = files;
         this.committer = committer;
         this.preparePool = preparePool;
         this.syncPool = syncPool;
@@ -591,15 +606,22 @@ final class Journal {
         for (String id : segment.touched) {
             boolean created = segment.created.contains(id);
             tasks.add(() -> {
-                if (live.test(id)) {
-                    if (created) {
+                switch (files.write(id)) {
+                    case WRITTEN -> {
                         syncIfPresent(spool.msg(id));
+                        syncIfPresent(spool.env(id));
                     }
-                    syncIfPresent(spool.env(id));
-                } else {
-                    // Removed: the committer deleted the files; make sure, as replay would.
-                    Files.deleteIfExists(spool.env(id));
-                    Files.deleteIfExists(spool.msg(id));
+                    case PRESENT -> {
+                        if (created) {
+                            syncIfPresent(spool.msg(id));
+                        }
+                        syncIfPresent(spool.env(id));
+                    }
+                    default -> {
+                        // Removed: the files went with it, if it had any; make sure, as replay would.
+                        Files.deleteIfExists(spool.env(id));
+                        Files.deleteIfExists(spool.msg(id));
+                    }
                 }
                 return null;
             });

@@ -22,7 +22,7 @@ import org.postern.api.queue.QueueStore.QueueException;
  * The spool's layout and its durable file operations.
  *
  * <pre>
- * incoming/&lt;id&gt;.msg   a message being received; discarded at start (its transaction never ended)
+ * incoming/&lt;id&gt;.msg   a message being received that is too large for memory; discarded at start (its transaction never ended)
  * queue/&lt;id&gt;.msg      the message bytes of a committed entry
  * queue/&lt;id&gt;.env      its envelope and state; an entry exists iff this file exists
  * corrupt/             what recovery could not load, kept for an operator to look at
@@ -30,7 +30,8 @@ import org.postern.api.queue.QueueStore.QueueException;
  * free/                files of removed entries, kept to be reused as new ones; their bytes mean nothing
  * </pre>
  *
- * The files are written without fsync: a change is durable once its log record is, and the log stays until
+ * An entry committed from memory has no files until the checkpoint of its log file, and none at all if it
+ * is removed before. The files are written without fsync: a change is durable once its log record is, and the log stays until
  * a checkpoint has synced the files; after a crash the log is replayed onto them. So an .env is rewritten
  * in place; recovery reads it only after the replay has rewritten any that a crash could have torn.
  *
@@ -162,13 +163,17 @@ final class Spool {
         }
     }
 
-    /** Writes from the start and cuts off whatever was longer: no new blocks when the size stays in one. */
     private static void writeAll(FileChannel channel, byte[] content) throws IOException {
-        ByteBuffer buffer = ByteBuffer.wrap(content);
-        while (buffer.hasRemaining()) {
-            channel.write(buffer, buffer.position());
+        writeAll(channel, ByteBuffer.wrap(content));
+    }
+
+    /** Writes from the start and cuts off whatever was longer: no new blocks when the size stays in one. */
+    static void writeAll(FileChannel channel, ByteBuffer content) throws IOException {
+        int length = content.remaining();
+        for (long position = 0; content.hasRemaining(); ) {
+            position += channel.write(content, position);
         }
-        channel.truncate(content.length);
+        channel.truncate(length);
     }
 
     /** Makes renames and deletions in queue/ durable. */

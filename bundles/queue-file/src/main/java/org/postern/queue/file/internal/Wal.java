@@ -11,6 +11,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.zip.CRC32;
 
@@ -46,19 +47,26 @@ final class Wal {
     private Wal() {
     }
 
-    /** What one record says; the message travels from {@code msg}'s first byte, {@code msgLength} of them. */
-    record Record(byte type, String id, byte[] env, FileChannel msg, long msgLength, int msgCrc) {
+    /**
+     * What one record says. The message travels either from {@code msg}'s first byte or from
+     * {@code msgBytes} (a message still in memory), {@code msgLength} of them.
+     */
+    record Record(byte type, String id, byte[] env, FileChannel msg, byte[] msgBytes, long msgLength, int msgCrc) {
 
         static Record entry(String id, byte[] env, FileChannel msg, long msgLength, int msgCrc) {
-            return new Record(ENTRY, id, env, msg, msgLength, msgCrc);
+            return new Record(ENTRY, id, env, msg, null, msgLength, msgCrc);
+        }
+
+        static Record entry(String id, byte[] env, byte[] msg, int msgLength, int msgCrc) {
+            return new Record(ENTRY, id, env, null, msg, msgLength, msgCrc);
         }
 
         static Record state(String id, byte[] env) {
-            return new Record(STATE, id, env, null, 0, 0);
+            return new Record(STATE, id, env, null, null, 0, 0);
         }
 
         static Record remove(String id) {
-            return new Record(REMOVE, id, new byte[0], null, 0, 0);
+            return new Record(REMOVE, id, new byte[0], null, null, 0, 0);
         }
     }
 
@@ -100,9 +108,13 @@ final class Wal {
             return size;
         }
 
-        /** Writes the records at the end (page cache only); {@link #sync} makes them durable. */
+        /**
+         * Writes the records at the end (page cache only); {@link #sync} makes them durable. Records whose
+         * bytes are all in memory go out together in one gathering write.
+         */
         void append(List<Record> records) throws IOException {
-            long position = size;
+            channel.position(size);
+            List<ByteBuffer> gathered = new ArrayList<>(records.size() * 2);
             for (Record record : records) {
                 byte[] id = record.id().getBytes(StandardCharsets.US_ASCII);
                 ByteBuffer head = ByteBuffer.allocate(HEADER + id.length + record.env().length);
@@ -113,19 +125,37 @@ final class Wal {
                 crc.update(id);
                 crc.update(record.env());
                 head.putInt((int) crc.getValue()).put(id).put(record.env()).flip();
-                while (head.hasRemaining()) {
-                    position += channel.write(head, position);
-                }
-                for (long done = 0; done < record.msgLength(); ) {
-                    long n = record.msg().transferTo(done, record.msgLength() - done, channel.position(position));
-                    if (n <= 0) {
-                        throw new IOException(record.id() + ": message file shorter than its size");
+                gathered.add(head);
+                if (record.msgBytes() != null) {
+                    gathered.add(ByteBuffer.wrap(record.msgBytes(), 0, (int) record.msgLength()));
+                } else if (record.msgLength() > 0) {
+                    writeAll(gathered);
+                    for (long done = 0; done < record.msgLength(); ) {
+                        long n = record.msg().transferTo(done, record.msgLength() - done, channel);
+                        if (n <= 0) {
+                            throw new IOException(record.id() + ": message file shorter than its size");
+                        }
+                        done += n;
                     }
-                    done += n;
-                    position += n;
                 }
             }
-            size = position;
+            writeAll(gathered);
+            size = channel.position();
+        }
+
+        private void writeAll(List<ByteBuffer> buffers) throws IOException {
+            if (buffers.isEmpty()) {
+                return;
+            }
+            ByteBuffer[] all = buffers.toArray(ByteBuffer[]::new);
+            int first = 0;
+            while (first < all.length) {
+                channel.write(all, first, Math.min(all.length - first, 1024)); // IOV_MAX is 1024 on Linux
+                while (first < all.length && !all[first].hasRemaining()) {
+                    first++;
+                }
+            }
+            buffers.clear();
         }
 
         /** One fdatasync for everything appended since the last one. */

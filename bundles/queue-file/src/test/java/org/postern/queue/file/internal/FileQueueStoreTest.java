@@ -243,7 +243,7 @@ public class FileQueueStoreTest {
 
     @Test
     public void abortLeavesNoFile() throws Exception {
-        FileQueueStore store = start();
+        FileQueueStore store = start(onFiles(new FileQueueStore(clock, null)));
         PendingMessage pending = store.begin();
         write(pending, "Subject: x\r\n\r\nbody\r\n");
         assertEquals(1, files("incoming").size());
@@ -266,7 +266,67 @@ public class FileQueueStoreTest {
         String id = commit(pending, envelope("a@example.org", "b@example.org"), List.of(), null);
         pending.abort(); // a client dropping the connection right after DATA
         assertTrue(store.get(id).isPresent());
+        assertEquals("x\r\n", StoreFixture.text(store.content(id)));
+        stop(store);
         assertTrue(Files.exists(spool.resolve("queue/" + id + ".msg")));
+    }
+
+    // ---- (2b) small messages: memory and the log until the checkpoint
+
+    @Test
+    public void aSmallMessageHasNoFilesUntilTheCheckpointAndNoneAtAllWhenRemovedBefore() throws Exception {
+        FileQueueStore store = start(new FileQueueStore(clock, null, 0)); // checkpoints only at stop
+        PendingMessage pending = store.begin();
+        write(pending, "Subject: small\r\n\r\nbody\r\n");
+        assertEquals("Subject: small\r\n\r\nbody\r\n", StoreFixture.text(pending.content()));
+        assertEquals(List.of(), files("incoming"));
+        String kept = commit(pending, envelope("a@example.org", "b@example.org"), List.of(), null);
+        String relayed = store(store, envelope("a@example.org", "c@example.org"), "relayed at once\r\n");
+        assertEquals(List.of(), files("queue"));
+        assertEquals("Subject: small\r\n\r\nbody\r\n", StoreFixture.text(store.content(kept)));
+        assertTrue(store.budget.used() > 0);
+
+        assertTrue(store.delete(relayed));
+        assertTrue(store.hold(kept, "looked at"));
+        assertEquals(List.of(), files("queue"));
+        assertEquals(List.of(), files("free"));
+
+        stop(store); // the checkpoint writes what is still there, with its latest state
+        assertEquals(List.of(kept + ".env", kept + ".msg"), files("queue"));
+        assertEquals(0, store.budget.used());
+        FileQueueStore restarted = start();
+        QueueEntry entry = restarted.get(kept).orElseThrow();
+        assertEquals(State.HELD, entry.state());
+        assertEquals("looked at", entry.reason());
+        assertEquals("Subject: small\r\n\r\nbody\r\n", StoreFixture.text(restarted.content(kept)));
+        assertFalse(restarted.get(relayed).isPresent());
+    }
+
+    @Test
+    public void aLargeMessageOrASpentBudgetGoesToAFileAsItArrives() throws Exception {
+        FileQueueStore store = new FileQueueStore(clock, null, 0);
+        store.memoryLimit = 64 * 1024;
+        start(store);
+        PendingMessage large = store.begin();
+        byte[] body = message(FilePendingMessage.MAX_IN_MEMORY + 1000);
+        writeInChunks(large, body);
+        assertEquals(1, files("incoming").size());
+        assertEquals(0, store.budget.used());
+        String largeId = commit(large, envelope("a@example.org", "b@example.org"), List.of(), null);
+        assertEquals(List.of(largeId + ".env", largeId + ".msg"), files("queue"));
+        assertArrayEquals(body, read(store.content(largeId)));
+
+        // 40 kB each: the first fits in the 64 kB budget, the second does not and moves to a file.
+        PendingMessage first = store.begin();
+        writeInChunks(first, message(40_000));
+        PendingMessage second = store.begin();
+        writeInChunks(second, message(40_000));
+        assertEquals(List.of(second.id() + ".msg"), files("incoming"));
+        first.abort();
+        assertEquals(0, store.budget.used());
+        String secondId = commit(second, envelope("a@example.org", "b@example.org"), List.of(), null);
+        assertTrue(files("queue").contains(secondId + ".msg"));
+        assertEquals(40_000, read(store.content(secondId)).length);
     }
 
     // ---- (3) recovery
@@ -508,7 +568,7 @@ public class FileQueueStoreTest {
     @Test
     public void commitCompletesOnlyAfterTheFilesAreInQueue() throws Exception {
         ExecutorService executor = Executors.newSingleThreadExecutor(r -> new Thread(r, "store-executor"));
-        FileQueueStore store = start(new FileQueueStore(clock, executor));
+        FileQueueStore store = start(onFiles(new FileQueueStore(clock, executor)));
         CountDownLatch gate = new CountDownLatch(1);
         executor.execute(() -> {
             try {
@@ -605,6 +665,12 @@ public class FileQueueStoreTest {
 
     private FileQueueStore start() throws IOException {
         return start(new FileQueueStore(clock, null));
+    }
+
+    /** A store with no memory budget: every message is in files from its first byte. */
+    static FileQueueStore onFiles(FileQueueStore store) {
+        store.memoryLimit = 0;
+        return store;
     }
 
     private FileQueueStore start(FileQueueStore store) throws IOException {

@@ -380,7 +380,7 @@ public class JournalTest {
     @Test
     public void aFullDiskStillLetsTheQueueDrain() throws Exception {
         gate.countDown();
-        FileQueueStore store = fixture.start(new FileQueueStore(fixture.clock, gated, 0));
+        FileQueueStore store = fixture.start(FileQueueStoreTest.onFiles(new FileQueueStore(fixture.clock, gated, 0)));
         String delivered = store(store, envelope("a@example.org", T0, "r@example.net"), "delivered\r\n");
         String other = store(store, envelope("b@example.org", T0, "r@example.net"), "other\r\n");
         store.journal.syncListener = records -> {
@@ -406,7 +406,7 @@ public class JournalTest {
     @Test
     public void removedEntriesFilesAreReusedWithoutTheirOldBytes() throws Exception {
         gate.countDown();
-        FileQueueStore store = fixture.start(new FileQueueStore(fixture.clock, gated, 0));
+        FileQueueStore store = fixture.start(FileQueueStoreTest.onFiles(new FileQueueStore(fixture.clock, gated, 0)));
         String big = "x".repeat(10_000) + "\r\n";
         String first = store(store, envelope("a@example.org", T0, "r@example.net"), big);
         QueueEntry leased = store.lease(fixture.clock.instant(), 1, Duration.ofMinutes(5)).get(0);
