@@ -18,6 +18,7 @@ import io.netty.bootstrap.Bootstrap;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
@@ -25,6 +26,7 @@ import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.channel.socket.nio.NioSocketChannel;
+import io.netty.handler.codec.smtp.DefaultLastSmtpContent;
 import io.netty.handler.codec.smtp.DefaultSmtpContent;
 import io.netty.handler.codec.smtp.LastSmtpContent;
 import io.netty.handler.codec.smtp.SmtpRequest;
@@ -62,6 +64,10 @@ final class ClientConnection {
     private final Queue<CompletableFuture<Reply>> pending = new ArrayDeque<>();
     /** A reply that came when none was awaited, kept for the next future: e.g. a 550 in the middle of DATA. */
     private Reply unsolicited;
+    /** The server said 421 (RFC 5321 3.8): it is closing the connection, which must not be cached nor reused. */
+    private volatile boolean closing;
+    /** One listener for every write, rather than one per write. */
+    private final ChannelFutureListener writeDone = this::onWriteDone;
 
     private CompletableFuture<Reply> greeting;
     private Extensions extensions = Extensions.NONE;
@@ -178,8 +184,9 @@ final class ClientConnection {
         transactions++;
     }
 
+    /** Whether the connection is open and the server has not announced that it closes it. */
     boolean isActive() {
-        return channel.isActive();
+        return channel.isActive() && !closing;
     }
 
     Channel channel() {
@@ -206,19 +213,28 @@ final class ClientConnection {
         return f;
     }
 
-    /** Writes without flushing (for pipelining). */
-    void write(SmtpRequest request) {
-        channel.write(request).addListener(this::onWriteDone);
-    }
-
-    void flush() {
-        channel.flush();
+    /**
+     * Writes commands and flushes them, in one task for the event loop rather than one per command: MAIL, every
+     * RCPT and DATA under pipelining (RFC 2920) leave in one write.
+     */
+    void send(List<SmtpRequest> requests) {
+        try {
+            channel.eventLoop().execute(() -> {
+                for (SmtpRequest r : requests) {
+                    channel.write(r).addListener(writeDone);
+                }
+                channel.flush();
+            });
+        } catch (RejectedExecutionException e) { // the transport is stopping
+            failPending(e);
+            close();
+        }
     }
 
     /** Writes and flushes one command, then waits for its reply. */
     Reply command(SmtpRequest request, int timeoutSeconds, String phase) throws SessionException {
         CompletableFuture<Reply> reply = expect();
-        channel.writeAndFlush(request).addListener(this::onWriteDone);
+        channel.writeAndFlush(request).addListener(writeDone);
         return await(reply, timeoutSeconds, phase);
     }
 
@@ -249,20 +265,27 @@ final class ClientConnection {
     }
 
     /**
-     * Writes one chunk of message data (already dot-stuffed). When the channel is full, waits until the chunk
-     * has gone out: that is the back pressure from the peer, bounded by the data block timeout. Stops early
-     * when {@code stop} completes: the server has replied (or gone) before the end of the data.
+     * Writes one chunk of message data (already dot-stuffed), the last one with the terminating {@code .CRLF}.
+     * Only the last one is flushed, so that a small message leaves in one write with its dot, unless the channel
+     * is full: then the data so far is flushed and the chunk waited for, which is the back pressure from the
+     * peer, bounded by the data block timeout. Stops early when {@code stop} completes: the server has replied
+     * (or gone) before the end of the data.
      *
-     * @return false when {@code stop} completed, and nothing more should be sent
+     * @return false when {@code stop} completed, and nothing more should be sent; after the last chunk, true
+     *         unless the reply came before the dot went
      */
-    boolean writeData(ByteBuf chunk, int timeoutSeconds, CompletableFuture<?> stop) throws SessionException {
+    boolean writeData(ByteBuf chunk, boolean last, int timeoutSeconds, CompletableFuture<?> stop) throws SessionException {
         if (stop.isDone()) {
             chunk.release();
             return false;
         }
-        ChannelFuture written = channel.writeAndFlush(new DefaultSmtpContent(chunk));
-        written.addListener(this::onWriteDone);
+        ChannelFuture written = last ? channel.writeAndFlush(new DefaultLastSmtpContent(chunk))
+                : channel.write(new DefaultSmtpContent(chunk));
+        written.addListener(writeDone);
         if (!channel.isWritable()) {
+            if (!last) {
+                channel.flush();
+            }
             CompletableFuture<Void> out = new CompletableFuture<>();
             written.addListener(f -> out.complete(null));
             try {
@@ -278,12 +301,13 @@ final class ClientConnection {
                 throw new SessionException(STATUS_LOST, "delivery interrupted while sending message body", false);
             }
         }
-        return !stop.isDone() && (!written.isDone() || written.isSuccess());
+        // After the dot, whatever completes stop is the reply to it.
+        return last || !stop.isDone() && (!written.isDone() || written.isSuccess());
     }
 
-    /** Sends the terminating {@code .CRLF}; its reply goes to the future taken before the data was sent. */
+    /** Sends a lone terminating {@code .CRLF}; its reply goes to the future taken before. */
     void endData() {
-        channel.writeAndFlush(LastSmtpContent.EMPTY_LAST_CONTENT).addListener(this::onWriteDone);
+        channel.writeAndFlush(LastSmtpContent.EMPTY_LAST_CONTENT).addListener(writeDone);
     }
 
     /**
@@ -353,7 +377,7 @@ final class ClientConnection {
             return channel.closeFuture();
         }
         CompletableFuture<Reply> reply = expect();
-        channel.writeAndFlush(SmtpRequests.quit()).addListener(this::onWriteDone);
+        channel.writeAndFlush(SmtpRequests.quit()).addListener(writeDone);
         reply.whenComplete((r, e) -> close());
         try {
             channel.eventLoop().schedule(this::close, 5, TimeUnit.SECONDS);
@@ -397,6 +421,9 @@ final class ClientConnection {
                 return;
             }
             Reply reply = Reply.of(response);
+            if (reply.code() == 421) {
+                closing = true;
+            }
             CompletableFuture<Reply> f;
             synchronized (lock) {
                 f = pending.poll();

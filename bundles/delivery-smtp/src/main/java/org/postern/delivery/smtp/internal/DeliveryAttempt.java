@@ -313,8 +313,8 @@ final class DeliveryAttempt {
      * One mail transaction on a session that is ready.
      *
      * @param reused whether the connection came from the cache
-     * @return false only when a cached connection turned out closed before its first reply: nothing was
-     *         decided, the caller connects anew
+     * @return false only when a cached connection turned out closed before its first reply, or answered it
+     *         with 421: nothing was decided, the caller connects anew
      */
     private boolean transact(ClientConnection c, boolean reused) {
         Relay relay = c.relay();
@@ -357,20 +357,27 @@ final class DeliveryAttempt {
         boolean answered = false;
         try {
             CompletableFuture<Reply> mailFuture = c.expect();
-            c.write(mail);
+            List<SmtpRequest> commands = new ArrayList<>(pipelining ? n + 2 : 1);
+            commands.add(mail);
             List<CompletableFuture<Reply>> rcptFutures = new ArrayList<>(n);
             CompletableFuture<Reply> dataFuture = null;
             if (pipelining) {
                 // RFC 2920: MAIL, every RCPT and DATA in one flush; the replies come back in the same order.
                 for (Recipient r : recipients) {
                     rcptFutures.add(c.expect());
-                    c.write(rcpt(ext, r));
+                    commands.add(rcpt(ext, r));
                 }
                 dataFuture = c.expect();
-                c.write(SmtpRequests.data());
+                commands.add(SmtpRequests.data());
             }
-            c.flush();
+            c.send(commands);
             Reply mailReply = c.await(mailFuture, cfg.mail_timeout(), "sending MAIL FROM");
+            if (reused && mailReply.code() == 421) {
+                // The server closed the cached session (idle too long, too many messages) as it was taken:
+                // nothing was decided, a new connection may do.
+                c.close();
+                return false;
+            }
             answered = true;
             boolean mailOk = mailReply.isPositive();
             if (!mailOk) {
@@ -405,7 +412,6 @@ final class DeliveryAttempt {
                     c.endData();
                     c.await(dotFuture, cfg.final_dot_timeout(), "sending end of data");
                 } else if (sendContent(c, in, dotFuture)) {
-                    c.endData();
                     Reply dot = c.await(dotFuture, cfg.final_dot_timeout(),
                             "sending end of data -- message may be sent more than once");
                     for (int i = 0; i < n; i++) {
@@ -423,6 +429,8 @@ final class DeliveryAttempt {
                     c.close(); // the data was cut short: no state worth keeping
                     return true;
                 }
+                finish(c, false); // the reply to the dot ended the transaction (RFC 5321 4.1.1.4)
+                return true;
             } else if (anyAccepted) {
                 for (int i = 0; i < n; i++) {
                     if (results[i] == null) {
@@ -430,7 +438,7 @@ final class DeliveryAttempt {
                     }
                 }
             }
-            finish(c);
+            finish(c, true);
             return true;
         } catch (SessionException e) {
             if (reused && !answered && e.connectionLost()) {
@@ -488,57 +496,66 @@ final class DeliveryAttempt {
     }
 
     /**
-     * The added headers, then the stored message, dot-stuffed, in chunks read on this (worker) thread.
+     * The added headers, then the stored message, dot-stuffed, in chunks read on this (worker) thread, then the
+     * final dot. The headers share the first chunk and the last chunk carries the dot: a small message is one write.
      *
-     * @return false when the server replied before the end (the reply is in {@code early})
+     * @return false when the server replied before the end (the reply is in {@code early}), true when the
+     *         dot went and its reply is awaited
      */
     private boolean sendContent(ClientConnection c, InputStream in, CompletableFuture<Reply> early)
             throws IOException, SessionException {
         DotStuffer stuffer = new DotStuffer();
         ByteBufAllocator alloc = c.channel().alloc();
         int timeout = cfg.data_block_timeout();
-        if (headerBytes.length > 0) {
-            ByteBuf out = alloc.buffer(headerBytes.length + 16);
+        // No bigger than the message (most are a few KiB) nor than a chunk; never tiny, should the size be off.
+        byte[] buffer = new byte[(int) Math.min(CHUNK, Math.max(messageSize - headerBytes.length, 1024))];
+        ByteBuf out = alloc.buffer(headerBytes.length + buffer.length + buffer.length / 16 + 16);
+        try {
             stuffer.stuff(headerBytes, 0, headerBytes.length, out);
-            if (!c.writeData(out, timeout, early)) {
-                return false;
-            }
-        }
-        byte[] buffer = new byte[CHUNK];
-        int read;
-        while ((read = in.read(buffer)) != -1) {
-            if (read > 0) {
-                ByteBuf out = alloc.buffer(read + read / 16 + 16);
+            int read;
+            while ((read = in.read(buffer)) != -1) {
                 stuffer.stuff(buffer, 0, read, out);
-                if (!c.writeData(out, timeout, early)) {
-                    return false;
+                if (out.readableBytes() >= CHUNK) {
+                    ByteBuf full = out;
+                    out = null;
+                    if (!c.writeData(full, false, timeout, early)) {
+                        return false;
+                    }
+                    out = alloc.buffer(CHUNK + CHUNK / 16 + 16);
                 }
             }
+            stuffer.finish(out);
+            ByteBuf last = out;
+            out = null;
+            return c.writeData(last, true, timeout, early);
+        } finally {
+            if (out != null) { // the stream failed: this chunk never went
+                out.release();
+            }
         }
-        ByteBuf tail = alloc.buffer(2);
-        stuffer.finish(tail);
-        if (tail.isReadable()) {
-            return c.writeData(tail, timeout, early);
-        }
-        tail.release();
-        return !early.isDone();
     }
 
-    /** After a transaction: RSET, then cache the connection, unless it has carried enough. */
-    private void finish(ClientConnection c) {
+    /**
+     * After a transaction: cache the connection, unless it has carried enough. RSET first when the transaction was
+     * cut short (MAIL, every RCPT or DATA refused): the server may hold part of it, and the encoder still expects
+     * data after a pipelined DATA. After the reply to the dot there is nothing to reset.
+     */
+    private void finish(ClientConnection c, boolean reset) {
         c.transactionDone();
         if (c.transactions() >= cfg.max_messages_per_connection() || !c.isActive()) {
             c.quit();
             return;
         }
-        try {
-            Reply rset = c.command(SmtpRequests.rset(), cfg.rset_timeout(), "sending RSET");
-            if (!rset.isPositive()) {
-                c.quit();
-                return;
+        if (reset) {
+            try {
+                Reply rset = c.command(SmtpRequests.rset(), cfg.rset_timeout(), "sending RSET");
+                if (!rset.isPositive()) {
+                    c.quit();
+                    return;
+                }
+            } catch (SessionException e) {
+                return; // closed already; the results stand
             }
-        } catch (SessionException e) {
-            return; // closed already; the results stand
         }
         keep(c);
     }

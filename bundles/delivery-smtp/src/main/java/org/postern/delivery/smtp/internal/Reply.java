@@ -18,7 +18,13 @@ record Reply(int code, List<String> lines) {
     }
 
     static Reply of(SmtpResponse response) {
-        return new Reply(response.code(), response.details().stream().map(CharSequence::toString).toList());
+        // List.of, which the constructor's List.copyOf takes as it is: a stream's toList would be copied again.
+        List<CharSequence> details = response.details();
+        String[] lines = new String[details.size()];
+        for (int i = 0; i < lines.length; i++) {
+            lines[i] = details.get(i).toString();
+        }
+        return new Reply(response.code(), List.of(lines));
     }
 
     boolean isPositive() {

@@ -39,7 +39,7 @@ public @interface SmtpClientConfig {
     @AttributeDefinition(name = "Final dot timeout", description = "Seconds to wait for the reply to the final dot (RFC 5321 4.5.3.2.6)", min = "1")
     int final_dot_timeout() default 600;
 
-    @AttributeDefinition(name = "RSET timeout", description = "Seconds to wait for the reply to RSET before a connection is cached", min = "1")
+    @AttributeDefinition(name = "RSET timeout", description = "Seconds to wait for the reply to RSET after a transaction cut short (refused MAIL, RCPT or DATA), before the connection is cached", min = "1")
     int rset_timeout() default 20;
 
     @AttributeDefinition(name = "Cached connections per destination", description = "Idle connections kept for reuse per destination; 0 disables the cache", min = "0")

@@ -188,7 +188,8 @@ final class ScriptedServer implements Closeable {
                             return;
                         }
                         messages.add(data);
-                        if (!say(out, answerOr(".", "250 2.0.0 Ok: queued as Q" + queued.incrementAndGet()))) {
+                        if (!say(out, answerOr(".", "250 2.0.0 Ok: queued as Q" + queued.incrementAndGet()))
+                                || closeAfterAnswer) {
                             return;
                         }
                         track("RSET", "");

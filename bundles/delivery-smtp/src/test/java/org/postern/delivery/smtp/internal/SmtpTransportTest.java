@@ -16,10 +16,16 @@ import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelOutboundHandlerAdapter;
+import io.netty.channel.ChannelPromise;
 
 import org.junit.After;
 import org.junit.Test;
@@ -108,7 +114,7 @@ public class SmtpTransportTest {
         ScriptedServer.Session session = s.session(0);
         long size = headers.length() + content.length();
         assertEquals(List.of("EHLO out.example.org", "MAIL FROM:<sender@example.org> SIZE=" + size,
-                "RCPT TO:<a@example.org>", "RCPT TO:<b@example.org>", "DATA", "RSET"), session.commands);
+                "RCPT TO:<a@example.org>", "RCPT TO:<b@example.org>", "DATA"), session.commands);
         assertEquals(2, results.size());
         assertResult(result(results, "a@example.org"), Outcome.DELIVERED, "2.0.0", "250 2.0.0 Ok: queued as Q1", "127.0.0.1");
         assertResult(result(results, "b@example.org"), Outcome.DELIVERED, "2.0.0", "250 2.0.0 Ok: queued as Q1", "127.0.0.1");
@@ -159,7 +165,7 @@ public class SmtpTransportTest {
                 request(s, "good@example.org", "bad@example.org", "later@example.org", "plain@example.org"));
 
         assertTrue("MAIL, RCPT and DATA must come in one burst", s.session(0).burstAfterMail);
-        assertEquals(List.of("EHLO", "MAIL", "RCPT", "RCPT", "RCPT", "RCPT", "DATA", "RSET"), s.session(0).verbs());
+        assertEquals(List.of("EHLO", "MAIL", "RCPT", "RCPT", "RCPT", "RCPT", "DATA"), s.session(0).verbs());
         assertEquals(1, s.messages().size());
         assertResult(result(results, "good@example.org"), Outcome.DELIVERED, "2.0.0", "250 2.0.0 Ok: queued as Q1", "127.0.0.1");
         assertResult(result(results, "bad@example.org"), Outcome.FAILED, "5.1.1",
@@ -177,7 +183,7 @@ public class SmtpTransportTest {
         transport();
         List<DeliveryResult> results = deliver(transport, request(s, "a@example.org", "bad@example.org", "c@example.org"));
         assertFalse("a command came before the previous reply", s.session(0).pipelinedUninvited);
-        assertEquals(List.of("EHLO", "MAIL", "RCPT", "RCPT", "RCPT", "DATA", "RSET"), s.session(0).verbs());
+        assertEquals(List.of("EHLO", "MAIL", "RCPT", "RCPT", "RCPT", "DATA"), s.session(0).verbs());
         assertEquals(Outcome.DELIVERED, result(results, "a@example.org").outcome());
         assertEquals(Outcome.FAILED, result(results, "bad@example.org").outcome());
         assertEquals(Outcome.DELIVERED, result(results, "c@example.org").outcome());
@@ -215,7 +221,7 @@ public class SmtpTransportTest {
         List<DeliveryResult> results = deliver(transport, request(s, "a@example.org"));
         assertResult(results.get(0), Outcome.FAILED, "5.1.1", "550 5.1.1 no such user", "127.0.0.1");
         assertEquals("nothing but the end of data was sent", List.of(0), s.messages().stream().map(m -> m.length).toList());
-        assertEquals(List.of("EHLO", "MAIL", "RCPT", "DATA", "RSET"), s.session(0).verbs());
+        assertEquals("the dot ended the transaction: no RSET", List.of("EHLO", "MAIL", "RCPT", "DATA"), s.session(0).verbs());
     }
 
     @Test
@@ -318,7 +324,7 @@ public class SmtpTransportTest {
         DeliveryResult result = deliver(transport, r).get(0);
         assertEquals(Outcome.DELIVERED, result.outcome());
         assertEquals(List.of("EHLO out.example.org", "HELO out.example.org", "MAIL FROM:<sender@example.org>",
-                "RCPT TO:<a@example.org>", "DATA", "RSET"), s.session(0).commands);
+                "RCPT TO:<a@example.org>", "DATA"), s.session(0).commands);
         assertFalse("no pipelining after HELO", s.session(0).burstAfterMail);
     }
 
@@ -404,14 +410,15 @@ public class SmtpTransportTest {
         assertEquals(Outcome.DELIVERED, deliver(transport, request(s, "a@example.org")).get(0).outcome());
         assertEquals(Outcome.DELIVERED, deliver(transport, request(s, "b@example.org")).get(0).outcome());
         assertEquals("one TCP connection", 1, s.sessions.size());
-        assertEquals(List.of("EHLO", "MAIL", "RCPT", "DATA", "RSET", "MAIL", "RCPT", "DATA", "RSET"), s.session(0).verbs());
+        assertEquals("no RSET after a transaction ended by the dot",
+                List.of("EHLO", "MAIL", "RCPT", "DATA", "MAIL", "RCPT", "DATA"), s.session(0).verbs());
         assertEquals(2, s.messages().size());
         assertEquals(1, transport.pool().size("example.org"));
 
         transport.deactivate();
         transport = null;
         waitFor(() -> s.session(0).ended, "the cached session to end");
-        assertEquals("QUIT", s.session(0).verbs().get(9));
+        assertEquals("QUIT", s.session(0).verbs().get(7));
     }
 
     @Test
@@ -452,17 +459,112 @@ public class SmtpTransportTest {
     }
 
     @Test
+    public void rsetOnlyAfterATransactionCutShort() throws Exception {
+        ScriptedServer s = server("127.0.0.1");
+        s.script = (session, line) -> line.startsWith("RCPT TO:<bad@") ? "550 5.1.1 no such user" : null;
+        transport();
+        assertEquals(Outcome.FAILED, deliver(transport, request(s, "bad@example.org")).get(0).outcome());
+        assertEquals(Outcome.DELIVERED, deliver(transport, request(s, "a@example.org")).get(0).outcome());
+        assertEquals(Outcome.DELIVERED, deliver(transport, request(s, "b@example.org")).get(0).outcome());
+        assertEquals("one TCP connection", 1, s.sessions.size());
+        // The refused RCPT left a MAIL (and a pipelined DATA) behind: RSET. The reply to the dot ends a
+        // transaction by itself (RFC 5321 4.1.1.4): nothing to reset.
+        assertEquals(List.of("EHLO", "MAIL", "RCPT", "DATA", "RSET", "MAIL", "RCPT", "DATA", "MAIL", "RCPT", "DATA"),
+                s.session(0).verbs());
+        assertEquals(2, s.messages().size());
+    }
+
+    /**
+     * What each flush puts on the wire, on a cached connection: the pipelined commands in one, the message with
+     * its final dot in another. Each flush is one write to the socket.
+     */
+    @Test
+    public void smallMessageLeavesInOneWriteWithItsFinalDot() throws Exception {
+        ScriptedServer s = server("127.0.0.1");
+        transport();
+        deliver(transport, request(s, "a@example.org"));
+        ClientConnection c = transport.pool().take("example.org", List.of(hop(s)), TlsPolicy.NONE, null);
+        List<String> flushes = Collections.synchronizedList(new ArrayList<>());
+        c.channel().pipeline().addFirst(new ChannelOutboundHandlerAdapter() {
+            private final StringBuilder unflushed = new StringBuilder();
+
+            @Override
+            public void write(ChannelHandlerContext ctx, Object msg, ChannelPromise promise) {
+                unflushed.append(((ByteBuf) msg).toString(StandardCharsets.UTF_8));
+                ctx.write(msg, promise);
+            }
+
+            @Override
+            public void flush(ChannelHandlerContext ctx) {
+                flushes.add(unflushed.toString());
+                unflushed.setLength(0);
+                ctx.flush();
+            }
+        });
+        assertTrue(transport.pool().offer("example.org", c, 2, 30));
+
+        String content = "Subject: 1 KiB\r\n\r\n" + ("x".repeat(62) + "\r\n").repeat(16);
+        Fixtures.Request r = request(s, "b@example.org", "c@example.org").content(content).header("X-Filter", "checked");
+        List<DeliveryResult> results = deliver(transport, r);
+        results.forEach(result -> assertEquals(result.toString(), Outcome.DELIVERED, result.outcome()));
+        assertEquals(1, s.sessions.size());
+        assertEquals(List.of("MAIL FROM:<sender@example.org> SIZE=" + (19 + content.length()) + "\r\n"
+                + "RCPT TO:<b@example.org>\r\nRCPT TO:<c@example.org>\r\nDATA\r\n",
+                "X-Filter: checked\r\n" + content + ".\r\n"), flushes);
+    }
+
+    @Test
     public void cachedConnectionClosedByTheServerIsReplacedTransparently() throws Exception {
         ScriptedServer s = server("127.0.0.1");
-        // The server drops the connection when the next transaction starts.
-        s.script = (session, line) -> line.startsWith("MAIL") && session.verbs().indexOf("RSET") >= 0
-                && session.verbs().indexOf("RSET") < session.verbs().size() - 1 ? ScriptedServer.CLOSE : null;
+        // The server drops the connection without a word when the next transaction starts.
+        s.script = (session, line) -> line.startsWith("MAIL") && Collections.frequency(session.verbs(), "MAIL") > 1
+                ? ScriptedServer.CLOSE : null;
         transport();
         deliver(transport, request(s, "a@example.org"));
         DeliveryResult r = deliver(transport, request(s, "b@example.org")).get(0);
-        assertEquals(Outcome.DELIVERED, r.outcome());
+        assertResult(r, Outcome.DELIVERED, "2.0.0", "250 2.0.0 Ok: queued as Q2", "127.0.0.1");
         assertEquals(2, s.sessions.size());
+        assertEquals(1, s.session(1).messages.size());
         assertEquals(2, s.messages().size());
+    }
+
+    @Test
+    public void cachedConnectionAnsweringMailWith421IsReplacedTransparently() throws Exception {
+        ScriptedServer s = server("127.0.0.1");
+        // The server ends the session as the next transaction starts, as one with a limit of messages does.
+        s.script = (session, line) -> {
+            if (line.startsWith("MAIL") && Collections.frequency(session.verbs(), "MAIL") > 1) {
+                session.closeAfterAnswer = true;
+                return "421 4.7.0 scripted.test Error: too many messages in this session";
+            }
+            return null;
+        };
+        transport();
+        deliver(transport, request(s, "a@example.org"));
+        DeliveryResult r = deliver(transport, request(s, "b@example.org", "c@example.org")).get(0);
+        assertResult(r, Outcome.DELIVERED, "2.0.0", "250 2.0.0 Ok: queued as Q2", "127.0.0.1");
+        assertEquals(2, s.sessions.size());
+        assertEquals(1, s.session(1).messages.size());
+    }
+
+    @Test
+    public void connectionTheServerClosesWith421WhileIdleIsNotReused() throws Exception {
+        ScriptedServer s = server("127.0.0.1");
+        // Right after the reply to the dot, the first session says 421 and hangs up (an idle timeout of zero).
+        s.script = (session, line) -> {
+            if (line.equals(".") && session == s.session(0)) {
+                session.closeAfterAnswer = true;
+                return "250 2.0.0 Ok: queued as Q1\n421 4.4.2 scripted.test Error: timeout exceeded";
+            }
+            return null;
+        };
+        transport();
+        assertEquals(Outcome.DELIVERED, deliver(transport, request(s, "a@example.org")).get(0).outcome());
+        waitFor(() -> s.session(0).ended, "the first session to end");
+        DeliveryResult r = deliver(transport, request(s, "b@example.org")).get(0);
+        assertEquals(r.toString(), Outcome.DELIVERED, r.outcome());
+        assertEquals(2, s.sessions.size());
+        assertEquals(List.of("EHLO", "MAIL", "RCPT", "DATA"), s.session(0).verbs());
     }
 
     @Test

@@ -69,8 +69,12 @@ public class StalledServerTest {
                     };
                 }, "timed out while sending message body"),
                 deferred("final dot", "final_dot_timeout", hangAt("."), "timed out while sending end of data"),
-                // RSET comes after the final reply: the results stand, only the connection is not kept.
-                new Case("RSET", TlsPolicy.NONE, "rset_timeout", hangAt("RSET"), Outcome.DELIVERED, "2.0.0", "250 "))
+                // RSET follows a transaction cut short (every recipient refused): the results stand, only the
+                // connection is not kept.
+                new Case("RSET", TlsPolicy.NONE, "rset_timeout",
+                        s -> s.script = (session, line) -> line.startsWith("RCPT") ? "550 5.1.1 no such user"
+                                : line.equals("RSET") ? ScriptedServer.HANG : null,
+                        Outcome.FAILED, "5.1.1", "550 5.1.1 no such user"))
                 .stream().map(c -> new Object[] {c}).toList();
     }
 
