@@ -146,6 +146,7 @@ public class QueueManager implements EventHandler {
     /** Entries leased and not yet recorded, by id. Never more than {@code workers}. */
     private final Map<String, Attempt> active = new ConcurrentHashMap<>();
     private final AtomicBoolean pumpRequested = new AtomicBoolean();
+    private final Object pumping = new Object();
     private final AtomicLong looks = new AtomicLong();
     /** The last lease was cut short by our limits: more entries may be due as soon as one attempt ends. */
     private volatile boolean moreDue;
@@ -215,7 +216,7 @@ public class QueueManager implements EventHandler {
         settings = s;
         limiter = new Limiter<>(s.workers(), s.perDestination());
         executor = new ThreadPoolExecutor(s.workers(), s.workers(), 60, TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
-                new NamedThreads("postern-delivery-"));
+                new NamedThreads("postern-delivery-", true));
         executor.allowCoreThreadTimeOut(true);
         scheduler = Executors.newSingleThreadScheduledExecutor(new NamedThreads("postern-queue-manager-"));
         running = true;
@@ -286,10 +287,15 @@ public class QueueManager implements EventHandler {
 
     // ---- finding work
 
-    /** A message was queued: look for due entries now rather than at the next scan. */
+    /**
+     * A message was queued: look for due entries now rather than at the next scan, on the event's thread
+     * (one hand-over less per message than asking the scheduler).
+     */
     @Override
     public void handleEvent(Event event) {
-        wake();
+        if (running && pumpRequested.compareAndSet(false, true)) {
+            pump();
+        }
     }
 
     /** Asks for a look at the queue soon; requests made while one is pending are one request. */
@@ -305,8 +311,14 @@ public class QueueManager implements EventHandler {
         }
     }
 
-    /** Leases as many due entries as there are free workers and starts their attempts. Scheduler thread only. */
+    /** Leases as many due entries as there are free workers and starts their attempts, one caller at a time. */
     private void pump() {
+        synchronized (pumping) {
+            pumpLocked();
+        }
+    }
+
+    private void pumpLocked() {
         pumpRequested.set(false);
         looks.incrementAndGet();
         try {
@@ -405,7 +417,8 @@ public class QueueManager implements EventHandler {
                     return null;
                 });
             }
-            CompletableFuture.allOf(routed).whenCompleteAsync((done, failure) -> dispatch(groups), executor);
+            // Inline once routed (at once, for most routes): dispatching only hands jobs to workers.
+            CompletableFuture.allOf(routed).whenComplete((done, failure) -> dispatch(groups));
         }
 
         private void dispatch(Map<Route, List<Recipient>> groups) {
@@ -423,7 +436,7 @@ public class QueueManager implements EventHandler {
                 if (start == null) {
                     groupDone(null); // stopping: not attempted
                 } else {
-                    QueueManager.this.start(start);
+                    QueueManager.this.start(start, true);
                 }
             }
         }
@@ -598,7 +611,21 @@ public class QueueManager implements EventHandler {
     // ---- deliveries
 
     private void start(List<Job> jobs) {
+        start(jobs, false);
+    }
+
+    /**
+     * Starts deliveries on workers. With {@code inline}, a worker starts the first itself (one hand-over less
+     * for the common entry with one route); never where a start can lead to another (no recursion).
+     */
+    private void start(List<Job> jobs, boolean inline) {
+        inline &= Thread.currentThread() instanceof Worker;
         for (Job job : jobs) {
+            if (inline) {
+                inline = false;
+                deliver(job);
+                continue;
+            }
             try {
                 executor.execute(() -> deliver(job));
             } catch (RejectedExecutionException e) {
@@ -797,15 +824,30 @@ public class QueueManager implements EventHandler {
         private final String prefix;
         private final AtomicInteger count = new AtomicInteger();
 
+        private final boolean workers;
+
         NamedThreads(String prefix) {
+            this(prefix, false);
+        }
+
+        NamedThreads(String prefix, boolean workers) {
             this.prefix = prefix;
+            this.workers = workers;
         }
 
         @Override
         public Thread newThread(Runnable task) {
-            Thread thread = new Thread(task, prefix + count.incrementAndGet());
+            String name = prefix + count.incrementAndGet();
+            Thread thread = workers ? new Worker(task, name) : new Thread(task, name);
             thread.setDaemon(true);
             return thread;
+        }
+    }
+
+    /** A thread of the delivery pool. */
+    private static final class Worker extends Thread {
+        Worker(Runnable task, String name) {
+            super(task, name);
         }
     }
 }
