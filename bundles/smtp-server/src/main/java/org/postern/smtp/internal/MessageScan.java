@@ -16,7 +16,10 @@ final class MessageScan {
     boolean bareLineEnd;
     boolean tooBig;
     boolean lineTooLong;
-    /** Where a line is copied on its way to the store: one array per message, not one per line. */
+    /** The most {@link #copy} grows to: more goes to the store in pieces. */
+    static final int MAX_COPY = 8192;
+
+    /** Where content is copied on its way to the store: one array per message, not one per line. */
     byte[] copy = new byte[1024];
     Exception spoolError;
     int received;

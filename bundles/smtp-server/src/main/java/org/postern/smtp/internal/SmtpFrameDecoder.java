@@ -18,6 +18,14 @@ import io.netty.handler.codec.ByteToMessageDecoder;
  * octets are dropped as they come, and a {@link LongLineEnd} tells how it ended once its line end arrives.
  * An endless line costs one line of memory.
  *
+ * <p>Message content after our 354 is framed for storing, not line by line: a run of plain lines (CRLF,
+ * no other CR, no leading dot), which the session only has to store, comes as one {@link Lines} block; any
+ * other content line comes alone, as a line, and is never taken for BDAT or STARTTLS. The session switches
+ * this on with {@link #content} only once it has answered 354, so what a client sent before the answer stays
+ * lines (commands, should DATA be refused). A "." line ends the batch and switches back to command lines:
+ * only the session knows whether it ended the data (it does only after CRLF), and when it did not, it
+ * switches content back on before anything behind the line is framed. A line too long is dropped as above.
+ *
  * <p>A STARTTLS line ends its batch of frames. What the client pipelined after it may still be framed
  * (ByteToMessageDecoder calls decode again at once), but the session holds such frames unprocessed until it
  * has answered the STARTTLS, and after a successful one it throws them away and {@link #reset}s this decoder,
@@ -43,12 +51,31 @@ final class SmtpFrameDecoder extends ByteToMessageDecoder {
     record Chunk(ByteBuf data, boolean endOfChunk) {
     }
 
+    /** Plain lines of DATA content: each ends in CRLF, has no other CR and does not start with a dot. */
+    record Lines(ByteBuf data) {
+    }
+
+    /** The most a {@link Lines} block holds (it may pass this by one line). */
+    static final int MAX_BLOCK = 64 * 1024;
+
     private final int maxLine;
+    private final int maxBlock;
     private long chunkRemaining;
     private boolean discarding;
+    private boolean content;
 
     SmtpFrameDecoder(int maxLine) {
+        this(maxLine, MAX_BLOCK);
+    }
+
+    SmtpFrameDecoder(int maxLine, int maxBlock) {
         this.maxLine = maxLine;
+        this.maxBlock = maxBlock;
+    }
+
+    /** Frames what follows as DATA content (blocks of lines) or, when {@code on} is false, as command lines. */
+    void content(boolean on) {
+        content = on;
     }
 
     /** Drops everything not yet framed and starts over in line mode: after STARTTLS (RFC 3207 4.2). */
@@ -57,6 +84,7 @@ final class SmtpFrameDecoder extends ByteToMessageDecoder {
         buffered.skipBytes(buffered.readableBytes());
         chunkRemaining = 0;
         discarding = false;
+        content = false;
     }
 
     @Override
@@ -67,6 +95,14 @@ final class SmtpFrameDecoder extends ByteToMessageDecoder {
                 chunkRemaining -= n;
                 out.add(new Chunk(in.readRetainedSlice(n), chunkRemaining == 0));
                 continue;
+            }
+            if (content && !discarding) {
+                int length = plainLines(in);
+                if (length > 0) {
+                    out.add(new Lines(in.readRetainedSlice(length)));
+                    continue;
+                }
+                // the next line is not plain, unfinished or too long: framed alone below
             }
             // indexOf scans a word at a time; forEachByte calls a processor per octet
             int eol = in.indexOf(in.readerIndex(), in.writerIndex(), (byte) '\n');
@@ -95,11 +131,35 @@ final class SmtpFrameDecoder extends ByteToMessageDecoder {
             }
             ByteBuf line = in.readRetainedSlice(length);
             out.add(line);
+            if (content) {
+                int i = line.readerIndex();
+                if (length == 3 && line.getByte(i) == '.' && line.getByte(i + 1) == '\r') {
+                    content = false;
+                    return; // the session says whether this "." ended the data before more is framed
+                }
+                continue;
+            }
             chunkRemaining = bdatSize(line);
             if (isStartTls(line)) {
                 return; // STARTTLS ends the batch; the session discards whatever follows once TLS starts
             }
         }
+    }
+
+    /** The length of the run of plain lines at the reader index, at most one line past the block size. */
+    private int plainLines(ByteBuf in) {
+        int start = in.readerIndex();
+        int end = in.writerIndex();
+        int pos = start;
+        while (pos - start < maxBlock) {
+            int eol = in.indexOf(pos, end, (byte) '\n');
+            if (eol < 0 || eol - pos + 1 > maxLine || in.getByte(pos) == '.'
+                    || in.indexOf(pos, eol, (byte) '\r') != eol - 1) {
+                break;
+            }
+            pos = eol + 1;
+        }
+        return pos - start;
     }
 
     /** Whether a line is a STARTTLS command (the verb alone, or with anything after a space). */

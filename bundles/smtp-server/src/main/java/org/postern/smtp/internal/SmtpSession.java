@@ -100,6 +100,7 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
 
     private ChannelHandlerContext ctx;
     private SessionTimer timer;
+    private SmtpFrameDecoder frames;
     private boolean replied;
     private String lastVerb = "CONNECT";
     private int junk;
@@ -174,6 +175,7 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
     public void channelActive(ChannelHandlerContext context) {
         this.ctx = context;
         this.timer = context.pipeline().get(SessionTimer.class);
+        this.frames = context.pipeline().get(SmtpFrameDecoder.class);
         timer.command(); // the PROXY header and the greeting's wait fall under the command timeout too
         context.channel().config().setAutoRead(false);
         if (config.proxy_protocol()) {
@@ -228,7 +230,7 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
             return;
         }
         if (state == State.CLOSED) {
-            ReferenceCountUtil.release(msg);
+            release(msg);
             return;
         }
         inbox.add(msg);
@@ -294,6 +296,8 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
                     }
                 } else if (frame instanceof SmtpFrameDecoder.Chunk chunk) {
                     chunk(chunk);
+                } else if (frame instanceof SmtpFrameDecoder.Lines lines) {
+                    plainLines(lines.data());
                 } else if (auth != null) {
                     auth.line(text((ByteBuf) frame));
                 } else if (state == State.DATA) {
@@ -302,7 +306,7 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
                     command((ByteBuf) frame);
                 }
             } finally {
-                ReferenceCountUtil.release(frame instanceof SmtpFrameDecoder.Chunk c ? c.data() : frame);
+                release(frame);
             }
         }
         if (state == State.CLOSED || ctx == null) {
@@ -325,8 +329,13 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
     private void clearInbox() {
         Object frame;
         while ((frame = inbox.poll()) != null) {
-            ReferenceCountUtil.release(frame instanceof SmtpFrameDecoder.Chunk c ? c.data() : frame);
+            release(frame);
         }
+    }
+
+    private static void release(Object frame) {
+        ReferenceCountUtil.release(frame instanceof SmtpFrameDecoder.Chunk c ? c.data()
+                : frame instanceof SmtpFrameDecoder.Lines l ? l.data() : frame);
     }
 
     /** Runs an asynchronous step: reading stops until {@code then} has run on the event loop. */
@@ -886,10 +895,20 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
         if (openMessage()) {
             state = State.DATA;
             reply(354, null, "End data with <CR><LF>.<CR><LF>");
+            frames.content(true); // not before the 354: what came earlier stays command lines
         }
     }
 
     // ---- message data ----
+
+    /**
+     * Lines that need nothing but storing (see {@link SmtpFrameDecoder.Lines}; framed so only once we are in
+     * DATA): what {@link #dataLine} would do with each of them, in one append.
+     */
+    private void plainLines(ByteBuf buf) {
+        append(buf, buf.readerIndex(), buf.readableBytes());
+        scan.lastLineEndedWithCrlf = true;
+    }
 
     private void dataLine(ByteBuf buf) {
         int length = buf.readableBytes();
@@ -899,10 +918,14 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
         boolean crlf = endsWithLf && length >= 2 && buf.getByte(last - 1) == '\r';
         // Only CRLF "." CRLF ends the data (RFC 5321 4.1.1.4): a "." line after a bare LF is content, so no
         // smuggling variant (CVE-2023-51764 class) can end the message early and start a second transaction.
-        if (crlf && length == 3 && buf.getByte(start) == '.' && scan.lastLineEndedWithCrlf) {
-            state = State.COMMAND;
-            endOfMessage();
-            return;
+        if (crlf && length == 3 && buf.getByte(start) == '.') {
+            if (scan.lastLineEndedWithCrlf) {
+                state = State.COMMAND;
+                frames.content(false);
+                endOfMessage();
+                return;
+            }
+            frames.content(true); // the decoder stopped at this line, not knowing it was content
         }
         int body = length - (crlf ? 2 : endsWithLf ? 1 : 0);
         boolean bareCr = buf.indexOf(start, start + body, (byte) '\r') >= 0;
@@ -965,12 +988,16 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
             return;
         }
         scan.scanHeaders(buf, offset, length);
+        if (scan.copy.length < length && scan.copy.length < MessageScan.MAX_COPY) {
+            scan.copy = new byte[Math.min(length, MessageScan.MAX_COPY)]; // a block of lines, a chunk, a long line
+        }
         try {
-            if (scan.copy.length < length) {
-                scan.copy = new byte[length]; // a BDAT chunk or a long line
+            for (int done = 0; done < length; ) {
+                int n = Math.min(length - done, scan.copy.length);
+                buf.getBytes(offset + done, scan.copy, 0, n);
+                pending.write(scan.copy, 0, n);
+                done += n;
             }
-            buf.getBytes(offset, scan.copy, 0, length);
-            pending.write(scan.copy, 0, length);
         } catch (QueueStore.QueueException e) {
             scan.spoolError = e;
         }
@@ -1201,6 +1228,7 @@ final class SmtpSession extends ChannelInboundHandlerAdapter implements SessionC
         bdatError = null;
         if (state == State.DATA) {
             state = State.COMMAND;
+            frames.content(false);
         }
     }
 

@@ -301,8 +301,9 @@ public class ListenerTest {
             }
             out.flush();
             assertEquals("250 2.0.0 Ok: queued as F1", in.readLine());
-            // the listener hands the store a line (DATA) or at most one socket read (BDAT) at a time
-            assertTrue("largest write " + files.largestWrite.get(), files.largestWrite.get() <= (bdat ? 256 * 1024 : 1000));
+            // the listener hands the store bounded pieces, and DATA content in runs of lines, not a line at a time
+            assertTrue("largest write " + files.largestWrite.get(), files.largestWrite.get() <= MessageScan.MAX_COPY);
+            assertTrue("largest write " + files.largestWrite.get(), files.largestWrite.get() > LINE.length);
         }
         Path file = files.stored.get("F1");
         assertEquals((long) LINES * LINE.length, Files.size(file));

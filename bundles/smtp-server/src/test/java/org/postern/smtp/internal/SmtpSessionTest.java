@@ -439,6 +439,185 @@ public class SmtpSessionTest {
         assertEquals("Subject: x\r\n\r\nbad\r\nline\r\nend\r\n", new String(queue.stored.get(0).bytes(), StandardCharsets.UTF_8));
     }
 
+    // ---- DATA content framed in blocks of lines (SmtpFrameDecoder.Lines) ----
+
+    /** A session that has answered 354: what is sent from here on is framed as content. */
+    private void inData() {
+        connect();
+        send("HELO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@localhost>\r\nDATA\r\n");
+        assertEquals("354 End data with <CR><LF>.<CR><LF>", lastReply());
+    }
+
+    private String stored(int index) {
+        return new String(queue.stored.get(index).bytes(), StandardCharsets.UTF_8);
+    }
+
+    private static final String SPLIT_ME = "Received: from a by b\r\nReceived: from c by d\r\nSubject: split\r\n\r\n"
+            + "..dot\r\n. space\r\n\r\nReceived: in the body\r\nlast\r\n.\r\nQUIT\r\n";
+
+    @Test
+    public void contentSplitAtAnyOctetIsStoredExactlyAndTheCommandAfterItAnswered() {
+        cfg.put("max_received_headers", 2);
+        String expected = "Received: from a by b\r\nReceived: from c by d\r\nSubject: split\r\n\r\n"
+                + ".dot\r\n space\r\n\r\nReceived: in the body\r\nlast\r\n";
+        for (int i = 0; i <= SPLIT_ME.length(); i++) {
+            inData();
+            send(SPLIT_ME.substring(0, i));
+            if (i < SPLIT_ME.length()) {
+                send(SPLIT_ME.substring(i));
+            }
+            assertEquals("split at " + i, List.of("250 2.0.0 Ok: queued as Q" + (i + 1), "221 2.0.0 Bye"), replies());
+            assertEquals("split at " + i, expected, stored(i));
+        }
+    }
+
+    @Test
+    public void receivedFieldsAreCountedWhereverTheReadsSplitThem() {
+        cfg.put("max_received_headers", 1);
+        java.util.Random random = new java.util.Random(5321);
+        for (int n = 0; n < 100; n++) {
+            inData();
+            for (int i = 0; i < SPLIT_ME.length(); ) {
+                int piece = 1 + random.nextInt(9);
+                send(SPLIT_ME.substring(i, Math.min(SPLIT_ME.length(), i + piece)));
+                i += piece;
+            }
+            assertEquals(List.of("554 5.4.6 Too many hops: 2 Received: headers, mail loop?", "221 2.0.0 Bye"), replies());
+        }
+        assertTrue(queue.stored.isEmpty());
+    }
+
+    @Test
+    public void aBlockBoundaryRightBeforeTheEndOfData() {
+        cfg.put("max_message_size", 100_000L);
+        inData();
+        String block = ("x".repeat(510) + "\r\n").repeat(128);
+        assertEquals(SmtpFrameDecoder.MAX_BLOCK, block.length());
+        send(block + ".\r\nQUIT\r\n");
+        assertEquals(List.of("250 2.0.0 Ok: queued as Q1", "221 2.0.0 Bye"), replies());
+        assertEquals(block, stored(0));
+    }
+
+    @Test
+    public void commandsPipelinedBehindTheFinalDotAreCommands() {
+        queue.holdCommits = true;
+        inData();
+        send("Subject: x\r\n\r\nhi\r\n.\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@localhost>\r\n"
+                + "BDAT 5 LAST\r\n.\r\n.\r");
+        assertEquals("no reply before the store has the first message", List.of(), replies());
+        queue.releaseCommits();
+        channel.runPendingTasks();
+        queue.releaseCommits();
+        channel.runPendingTasks();
+        assertEquals(List.of("250 2.0.0 Ok: queued as Q1", "250 2.1.0 Ok", "250 2.1.5 Ok", "250 2.0.0 Ok: queued as Q2"),
+                replies());
+        assertEquals("Subject: x\r\n\r\nhi\r\n", stored(0));
+        assertEquals("the chunk behind the dot is a chunk", ".\r\n.\r", stored(1));
+        send("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@localhost>\r\nDATA\r\n");
+        send("second\r\n.\r\nQUIT\r\n");
+        channel.runPendingTasks();
+        queue.releaseCommits();
+        channel.runPendingTasks();
+        assertEquals(List.of("250 2.1.0 Ok", "250 2.1.5 Ok", "354 End data with <CR><LF>.<CR><LF>",
+                "250 2.0.0 Ok: queued as Q3", "221 2.0.0 Bye"), replies());
+        assertEquals("second\r\n", stored(2));
+    }
+
+    @Test
+    public void linesSentBeforeARefused354AreCommands() {
+        connect();
+        send("HELO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<x@elsewhere.example>\r\nDATA\r\nSubject: x\r\n");
+        List<String> r = replies();
+        assertEquals(List.of("554 5.5.1 Error: no valid recipients", "500 5.5.2 Error: command not recognized"),
+                r.subList(r.size() - 2, r.size()));
+        send("NOOP\r\n.\r\nRSET\r\n");
+        assertEquals(List.of("250 2.0.0 Ok", "500 5.5.2 Error: command not recognized", "250 2.0.0 Ok"), replies());
+        assertTrue(queue.stored.isEmpty());
+    }
+
+    @Test
+    public void linesSentBeforeAnAccepted354AreContentAndLeaveCommandsBehindTheDot() {
+        CompletableFuture<RelayDecision> later = new CompletableFuture<>();
+        relay = (s, r) -> later;
+        connect();
+        replies();
+        // the RCPT waits for the policy: DATA, the content and the dot are framed as lines meanwhile
+        send("HELO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@localhost>\r\nDATA\r\nearly\r\n.\r\n");
+        later.complete(RelayDecision.local());
+        channel.runPendingTasks();
+        assertEquals(List.of("250 localhost", "250 2.1.0 Ok", "250 2.1.5 Ok", "354 End data with <CR><LF>.<CR><LF>",
+                "250 2.0.0 Ok: queued as Q1"), replies());
+        assertEquals("early\r\n", stored(0));
+        send("NOOP\r\n");
+        assertEquals("the 354 turned content framing on, the dot turned it off again", List.of("250 2.0.0 Ok"), replies());
+    }
+
+    @Test
+    public void aContentLineThatLooksLikeACommandIsContent() {
+        inData();
+        send("Subject: SMTP\r\n\r\nBDAT 3\r\n.\r\nSTARTTLS\r\nQUIT\r\n");
+        assertEquals(List.of("250 2.0.0 Ok: queued as Q1", "454 4.7.0 TLS not available due to local problem", "221 2.0.0 Bye"),
+                replies());
+        assertEquals("Subject: SMTP\r\n\r\nBDAT 3\r\n", stored(0));
+    }
+
+    @Test
+    public void aDotAfterABareLfIsContentAndSoIsWhatFollowsIt() {
+        inData();
+        send("Subject: x\r\n\r\nhello\n.\r\nMAIL FROM:<evil@example.org>\r\nRCPT TO:<b@localhost>\r\nDATA\r\n"
+                + "BDAT 3\r\n.\r\nNOOP\r\n");
+        assertEquals(List.of("550 5.6.0 Message contains bare CR or LF; lines must end with CRLF", "250 2.0.0 Ok"), replies());
+        assertTrue(queue.stored.isEmpty());
+        cfg.put("bare_line_ends", "normalize");
+        inData();
+        send("Subject: x\r\n\r\nhello\n.\r\nBDAT 3\r\nbad\rline\r\n.\r\nNOOP\r\n");
+        assertEquals(List.of("250 2.0.0 Ok: queued as Q2", "250 2.0.0 Ok"), replies());
+        assertEquals("Subject: x\r\n\r\nhello\r\n\r\nBDAT 3\r\nbad\r\nline\r\n", stored(0));
+    }
+
+    @Test
+    public void aTooLongLineInsideABlock() {
+        inData();
+        send("Subject: x\r\n\r\nok\r\n" + "y".repeat(1200) + "\r\nok\r\n.\r\nNOOP\r\n");
+        assertEquals(List.of("550 5.6.0 Message contains a line longer than 1000 octets", "250 2.0.0 Ok"), replies());
+        // an endless line: 100 KB without a line end, answered at the end of data, and the session goes on
+        send("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@localhost>\r\nDATA\r\n");
+        replies();
+        for (int i = 0; i < 100; i++) {
+            send("y".repeat(1000));
+        }
+        send("\r\nok\r\n.\r\nNOOP\r\n");
+        assertEquals(List.of("550 5.6.0 Message contains a line longer than 1000 octets", "250 2.0.0 Ok"), replies());
+        assertTrue(queue.stored.isEmpty());
+    }
+
+    @Test
+    public void sizeLimitIsExactInBlocks() {
+        String fill = "x".repeat(98) + "\r\n"; // 100 octets per line
+        String exact = fill.repeat(9) + "..\r\n" + "x".repeat(95) + "\r\n"; // 1001 sent, 1000 after unstuffing
+        inData();
+        send(exact + ".\r\n");
+        assertEquals(List.of("250 2.0.0 Ok: queued as Q1"), replies());
+        assertEquals(1000, queue.stored.get(0).bytes().length);
+        inData();
+        send(exact.substring(0, 555));
+        send(exact.substring(555) + "y\r\n.\r\nNOOP\r\n");
+        assertEquals(List.of("552 5.3.4 Message size exceeds fixed limit", "250 2.0.0 Ok"), replies());
+        assertEquals(1, queue.stored.size());
+    }
+
+    @Test
+    public void bareCrInsideABlockIsRefusedOrNormalized() {
+        inData();
+        send("Subject: x\r\n\r\nbad\rline\r\nok\r\n.\r\n");
+        assertEquals(List.of("550 5.6.0 Message contains bare CR or LF; lines must end with CRLF"), replies());
+        cfg.put("bare_line_ends", "normalize");
+        inData();
+        send("Subject: x\r\n\r\nbad\rline\r\nok\r\n.\r\n");
+        assertEquals(List.of("250 2.0.0 Ok: queued as Q2"), replies());
+        assertEquals("Subject: x\r\n\r\nbad\r\nline\r\nok\r\n", stored(0));
+    }
+
     // ---- timeouts (RFC 5321 4.5.3.2) ----
 
     /** Moves the channel's clock and runs whatever became due. */
