@@ -83,6 +83,13 @@ public class FileQueueStore implements QueueStore {
                 description = "Where queued messages are kept. Empty for ${karaf.data}/spool. "
                         + "Must be on a local file system that honours fsync.")
         String spool_dir() default "";
+
+        @AttributeDefinition(name = "Memory for messages (MiB)",
+                description = "Messages of up to 256 KiB are received into memory and stay there, and in the "
+                        + "write-ahead log, until the next checkpoint (every 5 s), so that mail relayed at once "
+                        + "never costs a file. This bounds that memory; an eighth of the heap at most. "
+                        + "Beyond it, messages go to files as they arrive. 0 for files always.", min = "0")
+        int memory_mb() default 512;
     }
 
     private static final Logger LOG = LoggerFactory.getLogger(FileQueueStore.class);
@@ -101,8 +108,8 @@ public class FileQueueStore implements QueueStore {
     private final Set<FilePendingMessage> open = ConcurrentHashMap.newKeySet();
     private QueueIds ids;
     private Spool spool;
-    /** For tests: the memory budget's limit; by default {@link MemoryBudget#defaultLimit()}. */
-    long memoryLimit = MemoryBudget.defaultLimit();
+    /** For tests: when not negative, the memory budget's limit in octets instead of the configured one. */
+    long memoryLimit = -1;
     MemoryBudget budget;
     private ExecutorService executor;
     private ThreadPoolExecutor syncPool;
@@ -138,7 +145,7 @@ public class FileQueueStore implements QueueStore {
                 : Paths.get(dir);
         spool = new Spool(root.toAbsolutePath());
         ids = new QueueIds(clock);
-        budget = new MemoryBudget(memoryLimit);
+        budget = new MemoryBudget(memoryLimit >= 0 ? memoryLimit : MemoryBudget.limit(config.memory_mb()));
         syncPool = new ThreadPoolExecutor(SYNC_THREADS, SYNC_THREADS, 30, TimeUnit.SECONDS,
                 new LinkedBlockingQueue<>(), new NamedThreads("postern-queue-sync-"));
         syncPool.allowCoreThreadTimeOut(true);

@@ -16,9 +16,9 @@ final class MemoryBudget {
         this.limit = limit;
     }
 
-    /** The default: 512 MiB, or an eighth of the heap when that is less. */
-    static long defaultLimit() {
-        return Math.min(512L << 20, Runtime.getRuntime().maxMemory() / 8);
+    /** {@code megabytes} MiB, but an eighth of the heap at most. */
+    static long limit(int megabytes) {
+        return Math.min(Math.max(0, megabytes) * (1L << 20), Runtime.getRuntime().maxMemory() / 8);
     }
 
     /** Takes {@code octets} if they fit under the limit. */

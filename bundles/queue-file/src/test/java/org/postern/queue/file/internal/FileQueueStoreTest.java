@@ -9,7 +9,6 @@ import static org.junit.Assert.assertTrue;
 
 import java.io.IOException;
 import java.io.InputStream;
-import java.lang.annotation.Annotation;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.FileSystemException;
 import java.nio.file.Files;
@@ -300,6 +299,18 @@ public class FileQueueStoreTest {
         assertEquals("looked at", entry.reason());
         assertEquals("Subject: small\r\n\r\nbody\r\n", StoreFixture.text(restarted.content(kept)));
         assertFalse(restarted.get(relayed).isPresent());
+    }
+
+    @Test
+    public void withNoMemoryConfiguredEveryMessageGoesToAFile() throws Exception {
+        FileQueueStore store = new FileQueueStore(clock, null);
+        store.activate(StoreFixture.config(spool.toString(), 0));
+        started.add(store);
+        PendingMessage pending = store.begin();
+        write(pending, "x\r\n");
+        assertEquals(List.of(pending.id() + ".msg"), files("incoming"));
+        String id = commit(pending, envelope("a@example.org", "b@example.org"), List.of(), null);
+        assertEquals(List.of(id + ".env", id + ".msg"), files("queue"));
     }
 
     @Test
@@ -648,7 +659,7 @@ public class FileQueueStoreTest {
         System.setProperty("karaf.data", data.toString());
         try {
             FileQueueStore store = new FileQueueStore(clock, null);
-            store.activate(config(""));
+            store.activate(StoreFixture.config(""));
             started.add(store);
             assertTrue(Files.isDirectory(data.resolve("spool/queue")));
             assertTrue(Files.isDirectory(data.resolve("spool/incoming")));
@@ -674,7 +685,7 @@ public class FileQueueStoreTest {
     }
 
     private FileQueueStore start(FileQueueStore store) throws IOException {
-        store.activate(config(spool.toString()));
+        store.activate(StoreFixture.config(spool.toString()));
         started.add(store);
         return store;
     }
@@ -682,20 +693,6 @@ public class FileQueueStoreTest {
     private void stop(FileQueueStore store) {
         started.remove(store);
         store.deactivate();
-    }
-
-    private static FileQueueStore.Config config(String dir) {
-        return new FileQueueStore.Config() {
-            @Override
-            public String spool_dir() {
-                return dir;
-            }
-
-            @Override
-            public Class<? extends Annotation> annotationType() {
-                return FileQueueStore.Config.class;
-            }
-        };
     }
 
     private String store(FileQueueStore store, Envelope envelope, String message) throws Exception {

@@ -1,7 +1,6 @@
 package org.postern.queue.file.internal;
 
 import java.io.IOException;
-import java.lang.annotation.Annotation;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
@@ -245,17 +244,7 @@ public final class QueueBench {
 
     private static FileQueueStore start(Path dir) throws IOException {
         FileQueueStore store = new FileQueueStore(Clock.systemUTC(), null);
-        store.activate(new FileQueueStore.Config() {
-            @Override
-            public String spool_dir() {
-                return dir.toString();
-            }
-
-            @Override
-            public Class<? extends Annotation> annotationType() {
-                return FileQueueStore.Config.class;
-            }
-        });
+        store.activate(StoreFixture.config(dir.toString()));
         return store;
     }
 

@@ -72,10 +72,19 @@ final class StoreFixture implements AutoCloseable {
     }
 
     static FileQueueStore.Config config(String dir) {
+        return config(dir, 512);
+    }
+
+    static FileQueueStore.Config config(String dir, int memoryMb) {
         return new FileQueueStore.Config() {
             @Override
             public String spool_dir() {
                 return dir;
+            }
+
+            @Override
+            public int memory_mb() {
+                return memoryMb;
             }
 
             @Override
