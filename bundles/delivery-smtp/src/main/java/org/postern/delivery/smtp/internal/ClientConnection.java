@@ -301,8 +301,12 @@ final class ClientConnection {
                 throw new SessionException(STATUS_LOST, "delivery interrupted while sending message body", false);
             }
         }
-        // After the dot, whatever completes stop is the reply to it.
-        return last || !stop.isDone() && (!written.isDone() || written.isSuccess());
+        if (last) {
+            // A reply that came before the dot was out is an early one (the server refused halfway): the caller
+            // then closes the connection, which may still owe us the reply to the dot, instead of caching it.
+            return !stop.isDone() || written.isDone() && written.isSuccess();
+        }
+        return !stop.isDone() && (!written.isDone() || written.isSuccess());
     }
 
     /** Sends a lone terminating {@code .CRLF}; its reply goes to the future taken before. */

@@ -367,9 +367,11 @@ public class FileQueueStore implements QueueStore {
     /** The end of an entry; the caller removes its files once the removal is durable. */
     private static final class RemoveJob extends Journal.Job {
         final CompletableFuture<Void> done = new CompletableFuture<>();
+        private final EntryFiles files;
 
-        RemoveJob(String id) {
-            super(id);
+        RemoveJob(EntryFiles files) {
+            super(files.id);
+            this.files = files;
         }
 
         @Override
@@ -384,6 +386,9 @@ public class FileQueueStore implements QueueStore {
 
         @Override
         void durable() {
+            // Here on the committer, before its log file can be sealed: that file's checkpoint must see the
+            // entry gone, or it would sync files that the caller is about to remove without a directory sync.
+            files.gone();
             done.complete(null);
         }
 
@@ -677,7 +682,7 @@ public class FileQueueStore implements QueueStore {
      * which has every other change to make). The caller holds the slot's lock.
      */
     private void removeDurably(Slot slot, String id, String what) throws QueueException {
-        RemoveJob job = new RemoveJob(id);
+        RemoveJob job = new RemoveJob(slot.files);
         try {
             journal.run(job, job.done);
         } catch (QueueException e) {
@@ -685,7 +690,7 @@ public class FileQueueStore implements QueueStore {
         }
         remove(slot);
         try {
-            slot.files.remove();
+            slot.files.deleteFiles();
         } catch (IOException e) {
             // The removal is durable in the log; its checkpoint deletes the files again.
             LOG.warn("{}: cannot delete the files of a removed entry: {}", id, e.toString());
@@ -935,14 +940,17 @@ public class FileQueueStore implements QueueStore {
             return Journal.FileState.WRITTEN;
         }
 
-        /** The entry is gone, durably: its files go too. */
-        synchronized void remove() throws IOException {
-            if (removed) {
-                return;
-            }
+        /** The entry's removal is durable: the checkpoint leaves it alone from now on. */
+        synchronized void gone() {
             removed = true;
             dropMemory();
+        }
+
+        /** Removes the files of an entry that is gone, if it has any. */
+        synchronized void deleteFiles() throws IOException {
+            gone();
             if (onDisk) {
+                onDisk = false;
                 spool.deleteEntry(id);
             }
         }

@@ -11,7 +11,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.zip.CRC32;
 
@@ -110,11 +109,13 @@ final class Wal {
 
         /**
          * Writes the records at the end (page cache only); {@link #sync} makes them durable. Records whose
-         * bytes are all in memory go out together in one gathering write.
+         * bytes are all in memory go out together through {@code staging}, a direct buffer the caller keeps
+         * for every batch: heap buffers handed to a write would each be copied into a temporary direct buffer
+         * of their size, which the JDK then keeps per thread.
          */
-        void append(List<Record> records) throws IOException {
+        void append(List<Record> records, ByteBuffer staging) throws IOException {
             channel.position(size);
-            List<ByteBuffer> gathered = new ArrayList<>(records.size() * 2);
+            staging.clear();
             for (Record record : records) {
                 byte[] id = record.id().getBytes(StandardCharsets.US_ASCII);
                 ByteBuffer head = ByteBuffer.allocate(HEADER + id.length + record.env().length);
@@ -125,11 +126,11 @@ final class Wal {
                 crc.update(id);
                 crc.update(record.env());
                 head.putInt((int) crc.getValue()).put(id).put(record.env()).flip();
-                gathered.add(head);
+                stage(head, staging);
                 if (record.msgBytes() != null) {
-                    gathered.add(ByteBuffer.wrap(record.msgBytes(), 0, (int) record.msgLength()));
+                    stage(ByteBuffer.wrap(record.msgBytes(), 0, (int) record.msgLength()), staging);
                 } else if (record.msgLength() > 0) {
-                    writeAll(gathered);
+                    flush(staging);
                     for (long done = 0; done < record.msgLength(); ) {
                         long n = record.msg().transferTo(done, record.msgLength() - done, channel);
                         if (n <= 0) {
@@ -139,23 +140,27 @@ final class Wal {
                     }
                 }
             }
-            writeAll(gathered);
+            flush(staging);
             size = channel.position();
         }
 
-        private void writeAll(List<ByteBuffer> buffers) throws IOException {
-            if (buffers.isEmpty()) {
-                return;
-            }
-            ByteBuffer[] all = buffers.toArray(ByteBuffer[]::new);
-            int first = 0;
-            while (first < all.length) {
-                channel.write(all, first, Math.min(all.length - first, 1024)); // IOV_MAX is 1024 on Linux
-                while (first < all.length && !all[first].hasRemaining()) {
-                    first++;
+        private void stage(ByteBuffer bytes, ByteBuffer staging) throws IOException {
+            while (bytes.hasRemaining()) {
+                if (!staging.hasRemaining()) {
+                    flush(staging);
                 }
+                int n = Math.min(bytes.remaining(), staging.remaining());
+                staging.put(bytes.slice(bytes.position(), n));
+                bytes.position(bytes.position() + n);
             }
-            buffers.clear();
+        }
+
+        private void flush(ByteBuffer staging) throws IOException {
+            staging.flip();
+            while (staging.hasRemaining()) {
+                channel.write(staging);
+            }
+            staging.clear();
         }
 
         /** One fdatasync for everything appended since the last one. */

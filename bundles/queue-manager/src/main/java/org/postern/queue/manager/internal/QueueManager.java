@@ -417,8 +417,13 @@ public class QueueManager implements EventHandler {
                     return null;
                 });
             }
-            // Inline once routed (at once, for most routes): dispatching only hands jobs to workers.
-            CompletableFuture.allOf(routed).whenComplete((done, failure) -> dispatch(groups));
+            CompletableFuture<Void> all = CompletableFuture.allOf(routed);
+            if (all.isDone()) {
+                dispatch(groups); // routed at once, as most routes are: no hand-over
+            } else {
+                // Not on the thread that completes the routing (a resolver's, a timer's): dispatch may record.
+                all.whenCompleteAsync((done, failure) -> dispatch(groups), executor);
+            }
         }
 
         private void dispatch(Map<Route, List<Recipient>> groups) {

@@ -26,6 +26,11 @@ public final class FileQueueStores {
             }
 
             @Override
+            public int memory_mb() {
+                return 512;
+            }
+
+            @Override
             public Class<? extends Annotation> annotationType() {
                 return FileQueueStore.Config.class;
             }
