@@ -137,6 +137,11 @@ final class FilePendingMessage implements PendingMessage {
         if (memory != null) {
             return new MemoryContent(memory, (int) size); // later writes only add beyond size, or copy elsewhere
         }
+        if (file == null) { // aborted, or a failed commit, while in memory: the bytes are gone
+            return new FileContent(() -> {
+                throw new IOException(id + ": message is " + status.name().toLowerCase());
+            }, size);
+        }
         return new FileContent(this::prepareRead, size);
     }
 

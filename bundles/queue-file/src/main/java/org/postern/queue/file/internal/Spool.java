@@ -24,7 +24,7 @@ import org.postern.api.queue.QueueStore.QueueException;
  * <pre>
  * incoming/&lt;id&gt;.msg   a message being received that is too large for memory; discarded at start (its transaction never ended)
  * queue/&lt;id&gt;.msg      the message bytes of a committed entry
- * queue/&lt;id&gt;.env      its envelope and state; an entry exists iff this file exists
+ * queue/&lt;id&gt;.env      its envelope and state; once the log is replayed, an entry exists iff this file exists
  * corrupt/             what recovery could not load, kept for an operator to look at
  * journal/&lt;seq&gt;.wal   the write-ahead log of changes whose files are not yet synced (see {@link Journal})
  * free/                files of removed entries, kept to be reused as new ones; their bytes mean nothing

@@ -302,6 +302,17 @@ public class FileQueueStoreTest {
     }
 
     @Test
+    public void anAbortedMessageInMemoryCannotBeReadAnyMore() throws Exception {
+        FileQueueStore store = start();
+        PendingMessage pending = store.begin();
+        write(pending, "x\r\n");
+        pending.abort();
+        assertEquals(0, store.budget.used());
+        IOException gone = assertThrows(IOException.class, () -> pending.content().openStream());
+        assertTrue(gone.getMessage(), gone.getMessage().endsWith("message is aborted"));
+    }
+
+    @Test
     public void withNoMemoryConfiguredEveryMessageGoesToAFile() throws Exception {
         FileQueueStore store = new FileQueueStore(clock, null);
         store.activate(StoreFixture.config(spool.toString(), 0));
